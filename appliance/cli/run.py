@@ -1,0 +1,3 @@
+"""CLI commands (being written)."""
+
+commands: list = []

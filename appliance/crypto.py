@@ -1,0 +1,150 @@
+"""age encryption (X25519 recipients) via pyrage: the standard ``age`` CLI decrypts what this writes.
+
+The box holds only public keys (recipients). Identities (secret keys) are generated with
+``appliance keygen`` on the reading side, or anywhere, and are meant to live off the box.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import pyrage
+from pyrage import x25519
+
+from .errors import ApplianceError, ConfigError
+
+SECRET_PREFIX = "AGE-SECRET-KEY-"
+AGE_MAGIC = b"age-encryption.org/v1\n"
+AGE_ARMOR = b"-----BEGIN AGE ENCRYPTED FILE-----"
+
+
+class CryptoError(ApplianceError):
+    """A key is malformed, or data cannot be encrypted or decrypted."""
+
+
+def parse_recipient(text: str, origin: str = "recipient") -> x25519.Recipient:
+    key = text.strip()
+    if key.startswith(SECRET_PREFIX):
+        raise ConfigError(
+            f"{origin}: this is an age identity (secret key), not a public key; it must not be on this box. "
+            "Give its public key ('age1...'; `age-keygen -y FILE` prints it)"
+        )
+    try:
+        return x25519.Recipient.from_str(key)
+    except pyrage.RecipientError:
+        raise ConfigError(f"{origin}: not an age X25519 public key (expected 'age1' followed by 58 characters)") from None
+
+
+def read_recipients_file(path: Path) -> list[tuple[str, x25519.Recipient]]:
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise ConfigError(f"recipients file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"recipients file {path} cannot be read: {e.__class__.__name__}") from None
+    out = []
+    for no, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        out.append((line, parse_recipient(line, f"{path}:{no}")))
+    return out
+
+
+def load_recipients(keys: Iterable[str], files: Iterable[Path]) -> list[x25519.Recipient]:
+    """All recipients from inline keys and files, de-duplicated. Refuses an empty set."""
+    seen: dict[str, x25519.Recipient] = {}
+    for i, key in enumerate(keys):
+        seen.setdefault(key.strip(), parse_recipient(key, f"recipients.keys[{i}]"))
+    for f in files:
+        for text, rec in read_recipients_file(Path(f)):
+            seen.setdefault(text, rec)
+    if not seen:
+        raise ConfigError(
+            "no recipients configured: results are written only encrypted, so at least one age public key is "
+            "needed (set recipients.keys or recipients.files; create a key pair with `appliance keygen` "
+            "on the machine that will read the results)"
+        )
+    return list(seen.values())
+
+
+def encrypt(data: bytes, recipients: Sequence[x25519.Recipient]) -> bytes:
+    if not recipients:
+        raise CryptoError("refusing to encrypt to no recipients")
+    try:
+        return pyrage.encrypt(data, list(recipients))
+    except pyrage.EncryptError as e:  # pragma: no cover - pyrage raises only on bad recipients
+        raise CryptoError(f"encryption failed: {e.__class__.__name__}") from None
+
+
+# --------------------------------------------------------------------------------------------- identities
+
+
+def generate_identity() -> tuple[str, str]:
+    """A new X25519 identity: (secret ``AGE-SECRET-KEY-1...``, public ``age1...``)."""
+    ident = x25519.Identity.generate()
+    return str(ident), str(ident.to_public())
+
+
+def identity_file_text(secret: str, public: str) -> str:
+    """The file format ``age-keygen`` writes (``age -i`` reads it)."""
+    created = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    return f"# created: {created}\n# public key: {public}\n{secret}\n"
+
+
+def write_identity_file(path: Path, text: str, *, force: bool = False) -> None:
+    """Create ``path`` with mode 0600 (never readable by others, even briefly); refuse to overwrite."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileExistsError:
+        raise CryptoError(f"{path} exists; refusing to overwrite an identity (use --force to replace it)") from None
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            fd = -1
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+def load_identities(path: Path) -> list[x25519.Identity]:
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise CryptoError(f"identity file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise CryptoError(f"identity file {path} cannot be read: {e.__class__.__name__}") from None
+    out = []
+    for no, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            out.append(x25519.Identity.from_str(line))
+        except pyrage.IdentityError:
+            raise CryptoError(f"{path}:{no}: not an age X25519 identity (AGE-SECRET-KEY-1...)") from None
+    if not out:
+        raise CryptoError(f"{path}: no identity in the file")
+    return out
+
+
+def public_of(identity: x25519.Identity) -> str:
+    return str(identity.to_public())
+
+
+def decrypt(data: bytes, identities: Sequence[x25519.Identity]) -> bytes:
+    if data.startswith(AGE_ARMOR):
+        raise CryptoError("ASCII-armored age files are not supported here; use `age -d`")
+    if not data.startswith(AGE_MAGIC):
+        raise CryptoError("not an age-encrypted file")
+    try:
+        return pyrage.decrypt(data, list(identities))
+    except pyrage.DecryptError:
+        raise CryptoError("cannot decrypt: no matching identity, or the file is damaged") from None

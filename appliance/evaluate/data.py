@@ -1,0 +1,88 @@
+"""Labelled sets: JSONL, one document per line (``id``, ``text``, ``language``, ``labels``).
+
+Extra fields (``label_status``, ``reference_note``, ...) are tolerated and ignored: they are for auditing,
+never model input. Problems are reported by file and line, never by quoting the text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..document import Document, text_hash
+from ..errors import InputError
+from .split import Split, SplitChoice, in_split, split_of
+
+
+class LabelledDocument(BaseModel):
+    """One labelled document. ``labels`` maps feature key → True/False (None: not labelled)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str = Field(min_length=1, max_length=200)
+    text: str
+    language: str | None = None
+    labels: dict[str, bool | None]
+
+    @property
+    def split(self) -> Split:
+        return split_of(self.id)
+
+    @property
+    def text_sha256(self) -> str:
+        return text_hash(self.text)
+
+    def document(self) -> Document:
+        """The pipeline input: the same ``Document`` the daemon builds from a dropped file."""
+        return Document(id=self.id, text=self.text, language=self.language)
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def load_labelled(path: str | Path) -> list[LabelledDocument]:
+    """Read a labelled JSONL file; duplicate ids and malformed lines are errors (file:line: field)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("not_found", f"{path}: no such labelled file")
+    docs: list[LabelledDocument] = []
+    seen: dict[str, int] = {}
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                raw = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise InputError("bad_json", f"{path}:{lineno}: not valid JSON ({e.msg})") from None
+            try:
+                doc = LabelledDocument.model_validate(raw)
+            except ValidationError as e:
+                err = e.errors()[0]
+                field = ".".join(str(p) for p in err["loc"]) or "(line)"
+                raise InputError("bad_record", f"{path}:{lineno}: {field}: {err['msg']}") from None
+            if doc.id in seen:
+                raise InputError("duplicate_id", f"{path}:{lineno}: id '{doc.id}' already on line {seen[doc.id]}")
+            seen[doc.id] = lineno
+            docs.append(doc)
+    if not docs:
+        raise InputError("empty", f"{path}: no documents")
+    return docs
+
+
+def select(docs: list[LabelledDocument], split: SplitChoice = "all", limit: int | None = None) -> list[LabelledDocument]:
+    """The documents of ``split`` in file order, the first ``limit`` of them if given."""
+    chosen = [d for d in docs if in_split(d.id, split)]
+    if limit is not None:
+        if limit < 0:
+            raise ValueError("limit must be >= 0")
+        chosen = chosen[:limit]
+    return chosen

@@ -1,0 +1,237 @@
+"""From labels and cached predictions to per-feature and per-run figures with bootstrap intervals.
+
+Two views of every rate metric, side by side, because a missing value must never pass silently as a
+negative:
+
+* ``extracted`` — scored on the documents where the feature was extracted; how often it was *not* is the
+  separate ``missing_rate``. This is the appliance's honest view.
+* ``missing_false`` — the published study's convention: a missing value is scored as False.
+
+ROC AUC uses ``score`` (P(true)) on the documents that have one. A run's headline figures are the median
+(the study's headline) and the mean over the *defined* features: those with at least one positive and one
+negative label among the evaluated documents (others are listed under ``excluded``). Intervals are
+percentile bootstrap intervals over documents resampled with replacement from a fixed seed, recomputing
+the per-feature metrics *and* the median/mean in every replicate.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from .metrics import RATE_METRICS, bootstrap_weights, percentile_ci, rates, weighted_auc
+
+VIEWS = ("extracted", "missing_false")
+COUNTS = ("tp", "fp", "tn", "fn")
+DEFAULT_SEED = 20260101
+DEFAULT_REPLICATES = 1000
+CONFIDENCE = 0.95
+_NDIGITS = 6
+
+
+@dataclass
+class RunArrays:
+    """One run's labels and predictions as (documents × features) arrays, documents sorted by id."""
+
+    ids: list[str]
+    splits: list[str]
+    keys: list[str]
+    y: np.ndarray  # bool: label True
+    labelled: np.ndarray  # bool: label present
+    value: np.ndarray  # bool: predicted True (False where missing)
+    extracted: np.ndarray  # bool: status 'extracted' with a boolean value
+    score: np.ndarray  # float: P(true), NaN where absent
+    threshold: np.ndarray  # float: threshold the value was decided with, NaN where absent
+    seconds: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per document, NaN where unknown
+    errors: int = 0
+
+    @property
+    def n(self) -> int:
+        return len(self.ids)
+
+    def subset(self, mask: Sequence[bool] | np.ndarray) -> "RunArrays":
+        m = np.asarray(mask, dtype=bool)
+        return RunArrays(
+            ids=[i for i, k in zip(self.ids, m) if k],
+            splits=[s for s, k in zip(self.splits, m) if k],
+            keys=list(self.keys),
+            y=self.y[m], labelled=self.labelled[m], value=self.value[m], extracted=self.extracted[m],
+            score=self.score[m], threshold=self.threshold[m],
+            seconds=self.seconds[m] if self.seconds.size else self.seconds,
+            errors=self.errors,
+        )
+
+    def with_values(self, value: np.ndarray) -> "RunArrays":
+        return RunArrays(
+            ids=self.ids, splits=self.splits, keys=self.keys, y=self.y, labelled=self.labelled,
+            value=np.asarray(value, dtype=bool) & self.extracted, extracted=self.extracted, score=self.score,
+            threshold=self.threshold, seconds=self.seconds, errors=self.errors,
+        )
+
+
+def build_arrays(
+    docs: Iterable[tuple[str, str, dict[str, bool | None]]],
+    records: dict[str, dict[str, Any]],
+    keys: Sequence[str],
+) -> RunArrays:
+    """``docs``: (id, split, labels); ``records``: id → cached prediction record (see ``cache``).
+
+    A feature absent from a record counts as missing; so does a document without a record.
+    """
+    rows = sorted(docs, key=lambda d: d[0])
+    n, f = len(rows), len(keys)
+    y = np.zeros((n, f), bool)
+    lab = np.zeros((n, f), bool)
+    val = np.zeros((n, f), bool)
+    ext = np.zeros((n, f), bool)
+    score = np.full((n, f), np.nan)
+    thr = np.full((n, f), np.nan)
+    secs = np.full(n, np.nan)
+    errors = 0
+    for i, (doc_id, _split, labels) in enumerate(rows):
+        for j, k in enumerate(keys):
+            lv = labels.get(k)
+            if isinstance(lv, bool):
+                lab[i, j], y[i, j] = True, lv
+        rec = records.get(doc_id)
+        if rec is None:
+            continue
+        if rec.get("error"):
+            errors += 1
+        t = (rec.get("timings") or {}).get("total_s")
+        if isinstance(t, (int, float)):
+            secs[i] = float(t)
+        feats = rec.get("features") or {}
+        for j, k in enumerate(keys):
+            fr = feats.get(k)
+            if not fr:
+                continue
+            if fr.get("status") == "extracted" and isinstance(fr.get("value"), bool):
+                ext[i, j] = True
+                val[i, j] = fr["value"]
+            s = fr.get("score")
+            if isinstance(s, (int, float)) and not isinstance(s, bool) and math.isfinite(s):
+                score[i, j] = float(s)
+            t = fr.get("threshold")
+            if isinstance(t, (int, float)) and not isinstance(t, bool):
+                thr[i, j] = float(t)
+    return RunArrays(
+        ids=[r[0] for r in rows], splits=[r[1] for r in rows], keys=list(keys), y=y, labelled=lab, value=val,
+        extracted=ext, score=score, threshold=thr, seconds=secs, errors=errors,
+    )
+
+
+def _feature_samples(a: RunArrays, j: int, w: np.ndarray) -> dict[str, np.ndarray]:
+    """Every figure of feature ``j`` for each row of weights ``w`` (row 0 = point estimate)."""
+    y, lab, pred, ext = a.y[:, j], a.labelled[:, j], a.value[:, j], a.extracted[:, j]
+    out: dict[str, np.ndarray] = {}
+    for view, mask, p in (("extracted", lab & ext, pred & ext), ("missing_false", lab, pred & ext)):
+        tp = w @ (mask & y & p)
+        fp = w @ (mask & ~y & p)
+        tn = w @ (mask & ~y & ~p)
+        fn = w @ (mask & y & ~p)
+        for name, c in zip(COUNTS, (tp, fp, tn, fn)):
+            out[f"{view}.{name}"] = c
+        out[f"{view}.n"] = tp + fp + tn + fn
+        for m, v in rates(tp, fp, tn, fn).items():
+            out[f"{view}.{m}"] = v
+    n_lab = w @ lab
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["missing_rate"] = np.where(n_lab > 0, (w @ (lab & ~ext)) / n_lab, np.nan)
+    scored = lab & np.isfinite(a.score[:, j])
+    out["auc"] = weighted_auc(y[scored], a.score[scored, j], w[:, scored])
+    out["auc.n"] = w @ scored
+    return out
+
+
+def _r(x: float | None) -> float | None:
+    if x is None or not math.isfinite(x):
+        return None
+    return round(float(x), _NDIGITS)
+
+
+def _stat(samples: np.ndarray, confidence: float) -> dict[str, Any]:
+    point = _r(float(samples[0]))
+    ci = percentile_ci(samples[1:], confidence) if samples.size > 1 and point is not None else None
+    return {"value": point, "ci": [_r(ci[0]), _r(ci[1])] if ci else None}
+
+
+def _summarise(values: np.ndarray, how: str) -> np.ndarray:
+    """Median or mean over features (axis 0), ignoring undefined (NaN) entries."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmedian(values, axis=0) if how == "median" else np.nanmean(values, axis=0)
+
+
+def score_run(
+    a: RunArrays,
+    *,
+    replicates: int = DEFAULT_REPLICATES,
+    seed: int = DEFAULT_SEED,
+    confidence: float = CONFIDENCE,
+    labels: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Per-feature figures and the run summary (median and mean over defined features), with CIs."""
+    w = np.vstack([np.ones((1, a.n)), bootstrap_weights(a.n, replicates, seed)])
+    features: dict[str, Any] = {}
+    samples: dict[str, dict[str, np.ndarray]] = {}
+    defined: list[str] = []
+    excluded: dict[str, str] = {}
+    for j, key in enumerate(a.keys):
+        s = _feature_samples(a, j, w)
+        samples[key] = s
+        pos = int(np.sum(a.labelled[:, j] & a.y[:, j]))
+        neg = int(np.sum(a.labelled[:, j] & ~a.y[:, j]))
+        fe: dict[str, Any] = {
+            "label": (labels or {}).get(key, key),
+            "n": pos + neg,
+            "positives": pos,
+            "negatives": neg,
+            "defined": pos > 0 and neg > 0,
+            "missing": {"count": int(np.sum(a.labelled[:, j] & ~a.extracted[:, j])),
+                        "rate": _stat(s["missing_rate"], confidence)},
+            "auc": {**_stat(s["auc"], confidence), "n": int(s["auc.n"][0])},
+        }
+        for view in VIEWS:
+            v: dict[str, Any] = {"n": int(s[f"{view}.n"][0])}
+            v.update({c: int(s[f"{view}.{c}"][0]) for c in COUNTS})
+            v.update({m: _stat(s[f"{view}.{m}"], confidence) for m in RATE_METRICS})
+            fe[view] = v
+        features[key] = fe
+        if fe["defined"]:
+            defined.append(key)
+        else:
+            excluded[key] = "no labelled documents" if pos + neg == 0 else ("no positives" if pos == 0 else "no negatives")
+
+    summary: dict[str, Any] = {"features": defined, "excluded": excluded}
+    for how in ("median", "mean"):
+        block: dict[str, Any] = {}
+        if defined:
+            for view in VIEWS:
+                block[view] = {
+                    m: _stat(_summarise(np.vstack([samples[k][f"{view}.{m}"] for k in defined]), how), confidence)
+                    for m in RATE_METRICS
+                }
+            for m in ("missing_rate", "auc"):
+                block[m] = _stat(_summarise(np.vstack([samples[k][m] for k in defined]), how), confidence)
+        summary[how] = block
+
+    secs = a.seconds[np.isfinite(a.seconds)] if a.seconds.size else a.seconds
+    timing = (
+        {"documents": int(secs.size), "total_s": _r(float(secs.sum())), "mean_s": _r(float(secs.mean())),
+         "median_s": _r(float(np.median(secs)))}
+        if secs.size else {"documents": 0}
+    )
+    return {
+        "documents": a.n,
+        "errors": a.errors,
+        "bootstrap": {"replicates": max(replicates, 0), "seed": seed, "confidence": confidence,
+                      "unit": "document"},
+        "features": features,
+        "summary": summary,
+        "timing": timing,
+    }

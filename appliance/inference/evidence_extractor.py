@@ -1,0 +1,141 @@
+"""The 'evidence' strategy: the rule pre-pass picks the sentences that matter for each feature, and
+the model answers one yes/no question per feature about those sentences only.
+
+Why: a small model asked for 13 answers about a whole transcript answers by rote (measured: the
+same output for nearly every document). Asked one narrow question about three relevant sentences,
+its yes/no log-probabilities carry far more signal, and the prompt is short. A feature for which the
+rules find no relevant sentence at all is 'not mentioned': False, without a model call.
+
+The shared instruction and worked examples form a prefix that is prefilled once and reused with
+``rewind_to`` for every question.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ..bundle import resolve_bundle
+from ..result import Evidence, FeatureResult, ModelRef
+from ..settings import PipelineSettings
+from ..tasks import Feature, Task
+from .engine import LoadedModel, last_logprobs
+
+SYSTEM = (
+    "You read excerpts from a conversation between a clinician and a patient (or the patient's family). "
+    "For the item asked about, answer yes if the excerpt shows the patient has it now, and no if it is "
+    "denied, in the past only, only asked about without a yes, about someone else, or not in the excerpt. "
+    "Answer with one word: yes or no."
+)
+
+# Worked examples in the same layout as the real questions (written for the project, not from data).
+EXAMPLES: list[tuple[str, str, str, bool]] = [
+    ("Fever", "Clinician: Have you had any fever?\nPatient: Yes, 38.5 last night.", "Fever or raised temperature.", True),
+    ("Pain", "Clinician: Any pain?\nPatient: No, no pain at all.", "Pain of any kind or location.", False),
+    ("Cough", "Patient: My husband has a terrible cough, but I'm fine.", "A cough.", False),
+    ("Loss of appetite", "Daughter: She barely eats anything, she just pushes the plate away.",
+     "Reduced appetite or not eating.", True),
+]
+
+
+def _question(label: str, definition: str, excerpt: str) -> str:
+    return f"Excerpt:\n{excerpt.strip()}\n\nItem: {label}. {definition.strip()}\nDoes the patient have it now?"
+
+
+class EvidenceStrategy:
+    def __init__(self, settings: PipelineSettings, task: Task, models_dir: Path) -> None:
+        from ..rules import RuleExtractor
+
+        self.task = task
+        self.settings = settings
+        self.rules = RuleExtractor(task)
+        self.model = LoadedModel(resolve_bundle(settings.extractor, models_dir), verify=settings.verify_bundles,
+                                 threads=settings.threads)
+        messages = [{"role": "system", "content": SYSTEM}]
+        for label, excerpt, definition, answer in EXAMPLES:
+            messages.append({"role": "user", "content": _question(label, definition, excerpt)})
+            messages.append({"role": "assistant", "content": "yes" if answer else "no"})
+        self._messages = messages
+        self.prefix = self.model.render(messages, add_generation_prompt=False)
+        probe = self.model.render(messages + [{"role": "user", "content": "x"}], add_generation_prompt=True)
+        self.reuse = settings.prefix_reuse and probe.startswith(self.prefix)
+        self.prefix_ids = self.model.encode(self.prefix, add_bos=True) if self.reuse else []
+        self.yes_ids = self._first_ids(["yes", "Yes", " yes", " Yes"])
+        self.no_ids = self._first_ids(["no", "No", " no", " No"])
+        self.max_length = min(self.model.context_length, settings.max_context_tokens)
+        template = self.model.render(messages + [{"role": "user", "content": _question("{label}", "{def}", "{x}")}],
+                                     add_generation_prompt=True)
+        self.prompt_hash = hashlib.sha256(("evidence-v1\0" + template).encode()).hexdigest()
+        m = self.model.manifest
+        rules_hash = getattr(self.rules, "content_hash", None) or task.content_hash
+        self.models = [
+            ModelRef(name=m.name, role="extractor", bundle_hash=self.model.bundle_hash, precision=m.precision,
+                     execution_provider=m.execution_provider),
+            ModelRef(name=f"rules-{task.name}", role="rules", bundle_hash=rules_hash),
+        ]
+        self.count_tokens = self.model.count_tokens
+        # Evidence is selected from the whole document; only the excerpt must fit the context.
+        self.window_tokens = None
+        self.excerpt_chars = 1200
+        self._gen = None
+
+    def _first_ids(self, words: list[str]) -> list[int]:
+        ids = []
+        for w in words:
+            enc = self.model.encode(w)
+            if enc and enc[0] not in ids:
+                ids.append(enc[0])
+        return ids
+
+    def warm(self) -> None:
+        with self.model.lock:
+            if self.reuse and self._gen is None:
+                self._gen = self.model.generator(self.max_length)
+                self._gen.append_tokens(np.asarray(self.prefix_ids, dtype=np.int32))
+        self.rules.extract("warm up", "en")
+
+    def _p_yes(self, f: Feature, excerpt: str, language: str) -> float:
+        turn = _question(f.label(language), f.definition, excerpt)
+        with self.model.lock:
+            if self.reuse:
+                self.warm()
+                gen = self._gen
+                gen.rewind_to(len(self.prefix_ids))
+                full = self.model.render(self._messages + [{"role": "user", "content": turn}],
+                                         add_generation_prompt=True)
+                ids = self.model.encode(full[len(self.prefix):])
+            else:
+                gen = self.model.generator(self.max_length)
+                full = self.model.render(self._messages + [{"role": "user", "content": turn}],
+                                         add_generation_prompt=True)
+                ids = self.model.encode(self.prefix, add_bos=True) + self.model.encode(full[len(self.prefix):]) \
+                    if full.startswith(self.prefix) else self.model.encode(full, add_bos=True)
+            room = self.max_length - gen.token_count() - 2
+            gen.append_tokens(np.asarray(ids[: max(room, 1)], dtype=np.int32))
+            lp = last_logprobs(gen)
+        yes = np.logaddexp.reduce([lp[i] for i in self.yes_ids])
+        no = np.logaddexp.reduce([lp[i] for i in self.no_ids])
+        return float(1.0 / (1.0 + math.exp(no - yes)))
+
+    def extract(self, text: str, language: str) -> dict[str, FeatureResult]:
+        findings = self.rules.extract(text, language)
+        out: dict[str, FeatureResult] = {}
+        for f in self.task.features:
+            sentences = self.rules.select_evidence(text, language, f.key, context_sentences=1,
+                                                   max_chars=self.excerpt_chars)
+            rule = findings.get(f.key)
+            if not sentences:
+                conf = float(rule.confidence) if rule is not None and not rule.value else 0.9
+                out[f.key] = FeatureResult(value=False, status="extracted", confidence=conf, score=1 - conf,
+                                           threshold=f.threshold)
+                continue
+            excerpt = "\n".join(sentences)
+            p = self._p_yes(f, excerpt, language)
+            value = p >= f.threshold
+            ev = [Evidence(quote=s.text[:300], found_in_text=False) for s in (rule.evidence[:2] if rule else [])]
+            out[f.key] = FeatureResult(value=value, status="extracted", score=p, confidence=p if value else 1 - p,
+                                       threshold=f.threshold, evidence=ev)
+        return out

@@ -1,0 +1,204 @@
+"""The file-drop input contract: which names are taken, and how bytes become a ``Document``.
+
+Every refusal is an ``InputError`` with a stable ``reason`` code (listed in ``REASONS`` and in
+docs/integration.md). Messages name positions and sizes, never content: they end up in logs and in
+``.error.json`` sidecars.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+from .document import Document
+from .errors import InputError
+
+SUPPORTED_SUFFIXES = (".txt", ".json")
+TEMP_SUFFIXES = (".tmp", ".temp", ".part", ".partial", ".crdownload", ".swp", ".filepart", "~")
+JSON_FIELDS = {"id", "language", "text", "metadata"}
+MAX_ID_LENGTH = 200
+_LANG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+_ALLOWED_CONTROLS = {"\t", "\n", "\r", "\f", "\v"}
+
+REASONS: dict[str, str] = {
+    "empty": "the file has no bytes",
+    "whitespace_only": "the text is empty or only whitespace",
+    "too_large": "the file is larger than limits.max_file_bytes",
+    "utf16": "the file is UTF-16 or UTF-32 (a byte-order mark or NUL-interleaved text); save it as UTF-8",
+    "binary": "the file contains NUL bytes or many control characters: not a text file",
+    "invalid_utf8": "the bytes are not valid UTF-8",
+    "invalid_json": "a .json input is not valid JSON",
+    "json_not_object": "a .json input is not a JSON object",
+    "json_field": "a .json field is missing or has the wrong type",
+    "json_unknown_field": "a .json input has a field other than id, language, text, metadata",
+    "json_duplicate_key": "a .json object repeats a key",
+    "json_too_deep": "a .json input nests deeper than limits.max_json_depth",
+    "metadata_too_large": "metadata is larger than limits.max_metadata_bytes",
+    "bad_id": "the id is empty, too long, or contains control characters",
+    "bad_language": "language is not a language code such as 'en', 'fa' or 'pt-BR'",
+    "unsupported_type": "the file name does not end in .txt or .json",
+    "unreadable": "the file cannot be read (permissions)",
+}
+
+
+def is_ignored(name: str) -> bool:
+    """Hidden and temporary names are never touched: writers use them while a file is incomplete."""
+    lower = name.lower()
+    return name.startswith(".") or lower.endswith(TEMP_SUFFIXES)
+
+
+def is_supported(name: str) -> bool:
+    return name.lower().endswith(SUPPORTED_SUFFIXES)
+
+
+def read_bytes(path: Path, max_bytes: int) -> bytes:
+    """Read a whole input, refusing (without reading) one over the size limit."""
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > max_bytes:
+                raise InputError("too_large", f"input is {size} bytes; the limit is {max_bytes}")
+            data = f.read(max_bytes + 1)
+    except PermissionError:
+        raise InputError("unreadable", "input cannot be read: permission denied") from None
+    if len(data) > max_bytes:
+        raise InputError("too_large", f"input is over {max_bytes} bytes")
+    return data
+
+
+def decode_text(raw: bytes) -> str:
+    """Strict UTF-8 (a leading BOM is dropped). Refuses UTF-16/32, binary and invalid UTF-8."""
+    if not raw:
+        raise InputError("empty", "input has no bytes")
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")):
+        raise InputError("utf16", "input starts with a UTF-16/UTF-32 byte-order mark; save it as UTF-8")
+    nul = raw.count(0)
+    if nul:
+        head = raw[:4096]
+        # UTF-16 without a BOM: ASCII-range text puts a NUL in every other byte.
+        if len(head) >= 4 and (head[1::2].count(0) > len(head) // 4 or head[0::2].count(0) > len(head) // 4):
+            raise InputError("utf16", "input looks like UTF-16 (NUL bytes between characters); save it as UTF-8")
+        raise InputError("binary", f"input contains {nul} NUL byte(s): not a text file")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise InputError("invalid_utf8", f"input is not valid UTF-8 (first bad byte at offset {e.start})") from None
+    _check_controls(text)
+    return text
+
+
+def _check_controls(text: str, what: str = "input") -> None:
+    bad = sum(1 for ch in text if unicodedata.category(ch) == "Cc" and ch not in _ALLOWED_CONTROLS)
+    if "\x00" in text:
+        raise InputError("binary", f"{what} contains NUL characters")
+    if bad and bad > max(8, len(text) // 100):
+        raise InputError("binary", f"{what} contains {bad} control characters: not a text file")
+
+
+def parse_input(raw: bytes, name: str, *, max_json_depth: int = 16, max_metadata_bytes: int = 65536) -> Document:
+    """Bytes of a dropped file (its original ``name``) → a validated ``Document``."""
+    lower = name.lower()
+    if lower.endswith(".txt"):
+        return _parse_txt(raw, name)
+    if lower.endswith(".json"):
+        return _parse_json(raw, name, max_json_depth, max_metadata_bytes)
+    raise InputError("unsupported_type", "only .txt and .json inputs are accepted")
+
+
+def _check_id(value: str) -> str:
+    if not value.strip() or len(value) > MAX_ID_LENGTH:
+        raise InputError("bad_id", f"id must be 1 to {MAX_ID_LENGTH} characters, not only whitespace")
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in value):
+        raise InputError("bad_id", "id contains control or format characters")
+    return value
+
+
+def _parse_txt(raw: bytes, name: str) -> Document:
+    text = decode_text(raw)
+    if not text.strip():
+        raise InputError("whitespace_only", "input text is empty or only whitespace")
+    doc_id = _check_id(Path(name).stem)
+    return Document(id=doc_id, text=text, source_name=name)
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise InputError("json_duplicate_key", "a JSON object repeats a key")
+        out[k] = v
+    return out
+
+
+def _reject_constant(name: str) -> Any:
+    raise InputError("invalid_json", f"JSON contains {name}, which is not valid JSON")
+
+
+def _depth(value: Any, limit: int, level: int = 1) -> None:
+    if level > limit:
+        raise InputError("json_too_deep", f"JSON nests deeper than {limit} levels")
+    if isinstance(value, dict):
+        for v in value.values():
+            _depth(v, limit, level + 1)
+    elif isinstance(value, list):
+        for v in value:
+            _depth(v, limit, level + 1)
+
+
+def _parse_json(raw: bytes, name: str, max_depth: int, max_metadata_bytes: int) -> Document:
+    text = decode_text(raw)
+    if not text.strip():
+        raise InputError("whitespace_only", "input is empty or only whitespace")
+    try:
+        data = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+    except json.JSONDecodeError as e:
+        raise InputError("invalid_json", f"not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
+    except RecursionError:
+        raise InputError("json_too_deep", f"JSON nests deeper than {max_depth} levels") from None
+    _depth(data, max_depth)
+    if not isinstance(data, dict):
+        raise InputError("json_not_object", f"top level is a JSON {type(data).__name__}, not an object")
+    unknown = sorted(set(data) - JSON_FIELDS)
+    if unknown:
+        shown = ", ".join(repr(k[:40]) for k in unknown[:5])
+        raise InputError(
+            "json_unknown_field", f"unknown field(s) {shown}; allowed: id, language, text, metadata"
+        )
+    for key in ("id", "text"):
+        if key not in data:
+            raise InputError("json_field", f"field '{key}' is missing")
+        if not isinstance(data[key], str):
+            raise InputError("json_field", f"field '{key}' must be a string, not {_json_type(data[key])}")
+    doc_id = _check_id(data["id"])
+    body = data["text"]
+    if not body.strip():
+        raise InputError("whitespace_only", "field 'text' is empty or only whitespace")
+    _check_controls(body, "field 'text'")
+    language = data.get("language")
+    if language is not None:
+        if not isinstance(language, str):
+            raise InputError("json_field", f"field 'language' must be a string or null, not {_json_type(language)}")
+        if not _LANG.match(language):
+            raise InputError("bad_language", "field 'language' is not a language code such as 'en', 'fa', 'pt-BR'")
+        language = language.lower()
+    metadata = data.get("metadata")
+    if metadata is None:
+        metadata = {}
+    if not isinstance(metadata, dict):
+        raise InputError("json_field", f"field 'metadata' must be an object, not {_json_type(metadata)}")
+    size = len(json.dumps(metadata, ensure_ascii=False).encode("utf-8"))
+    if size > max_metadata_bytes:
+        raise InputError("metadata_too_large", f"metadata is {size} bytes; the limit is {max_metadata_bytes}")
+    return Document(id=doc_id, text=body, language=language, metadata=metadata, source_name=name)
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {bool: "boolean", int: "number", float: "number", str: "string", list: "array", dict: "object"}.get(
+        type(value), type(value).__name__
+    )
