@@ -144,6 +144,12 @@ class WatchConfig(_Section):
         description="Fallback for writers that neither close nor rename: a file is taken once its size and mtime "
         "have not changed for this long. Files closed after writing or renamed into the inbox are taken at once.",
     )
+    write_settle_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="A file that inotify saw being written is taken when the writer closes it; only if no close "
+        "comes is it taken after this long without change (a slow writer that pauses is not taken half-written).",
+    )
     rescan_seconds: float = Field(
         default=60.0, gt=0, description="Full inbox scan interval (catches events missed by inotify)."
     )
@@ -180,6 +186,13 @@ class ServiceConfig(_Section):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     status_interval_seconds: float = Field(
         default=5.0, gt=0, description="Heartbeat interval of the status file (`appliance status`)."
+    )
+    max_file_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        description="Liveness bound: while one input takes longer than this, the daemon stops sending systemd "
+        "watchdog keep-alives, so a hung model is killed and restarted (`WatchdogSec=` in the unit). The "
+        "input stays in `work/` and counts an attempt.",
     )
     result_mode: int = Field(
         default=0o640,
@@ -438,7 +451,7 @@ def render_reference() -> str:
         out.append(f"### `[{section}]`\n")
         doc = (model.__doc__ or "").strip()
         if doc and model is not PipelineSettings and not doc.startswith("!"):
-            out.append(doc.splitlines()[0] + "\n")
+            out.append(doc.splitlines()[0].replace("``", "`") + "\n")
         if section == "pipeline":
             out.append(
                 "The extraction settings (`PipelineSettings`), shared with `appliance extract` and "

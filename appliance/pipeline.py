@@ -19,7 +19,7 @@ from .bundle import default_models_dir, resolve_bundle
 from .document import Document, text_hash
 from .errors import ConfigError, InputError
 from .language import DEFAULT_CANDIDATES, detect_language
-from .normalize import normalize_text
+from .normalize import normalize as normalize_text
 from .result import Evidence, FeatureResult, ModelRef, Provenance, Result, Timings, Translation
 from .settings import PipelineSettings
 from .tasks import Task, load_task

@@ -3,9 +3,10 @@
     python -m export._run_builder [--patch MODULE ...] -- <builder arguments>
 
 Why not ``python -m onnxruntime_genai.models.builder`` directly: architecture fixes (e.g. Gemma 3's
-per-layer RoPE settings under transformers 5) are monkeypatches of the builder's classes, and they must
-run in the builder's process. Each ``--patch`` module is imported first (its import applies the patch),
-then the builder runs exactly as its own ``__main__`` does. A separate process keeps the builder's
+per-layer RoPE settings under transformers 5, Cohere) are monkeypatches of the builder's module, and
+they must run in the builder's process. ``export.arch.install()`` applies the project's fixes; each
+``--patch`` module is imported first (its import may apply more), then the builder runs exactly as its
+own ``__main__`` does. A separate process keeps the builder's
 memory, globals and very chatty output away from the caller.
 """
 
@@ -37,7 +38,12 @@ def main(argv: list[str]) -> int:
     for name in patches:
         importlib.import_module(name)
 
-    from onnxruntime_genai.models import builder
+    try:  # the project's architecture fixes (Gemma 3, Cohere), when that package is present
+        from export.arch import install
+    except ImportError:
+        from onnxruntime_genai.models import builder
+    else:
+        builder = install()
 
     sys.argv = ["builder", *builder_args]
     args = builder.get_args()

@@ -369,7 +369,15 @@ def token_facts(hf_dir: Path, bundle_dir: Path, model_type: str, chat_template: 
     # <|im_start|>, which its template writes literally: no extra BOS there.
     add_bos = bool(bos) and not literal_bos and (asks_bos or bool(hooks and hooks.needs_bos))
     pad = tok.pad_token if isinstance(tok.pad_token, str) else None
-    return TokenFacts(add_bos=add_bos, bos_token=bos, eos_tokens=eos_tokens, pad_token=pad)
+    facts = {"add_bos": add_bos, "bos_token": bos, "eos_tokens": eos_tokens, "pad_token": pad}
+    try:  # architecture modules know better (export/arch: Gemma 3 needs <bos>, Cohere's template writes it)
+        from .arch import token_facts_overrides
+    except ImportError:
+        pass
+    else:
+        config = json.loads((hf_dir / "config.json").read_text(encoding="utf-8"))
+        facts.update(token_facts_overrides(config))
+    return TokenFacts(**facts)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -415,6 +423,7 @@ def export_bundle(
     """
     from tqdm import tqdm
 
+    _quiet_transformers()
     _load_arch_plugins()
     out = Path(out).absolute()
     if precision not in ("int4", "int8", "fp16", "fp32"):
@@ -506,11 +515,8 @@ def export_bundle(
             _say(progress, f"{name}: fidelity vs fp32 source")
             from .fidelity import gate
 
-            try:
-                fid = gate(hf_dir, bundle_dir, precision=precision, needs_bos=facts.add_bos,
-                           min_top1=min_top1, force=force)
-            except Exception:
-                raise
+            fid = gate(hf_dir, bundle_dir, precision=precision, needs_bos=facts.add_bos,
+                       min_top1=min_top1, force=force)
             progress.update(1)
 
         # 4. manifest
@@ -559,6 +565,7 @@ def export_bundle(
             os.replace(out, old)
         os.replace(bundle_dir, out)
         _fsync_dir(out.parent)
+        (out.parent / f"{out.name}.export-failed.log").unlink(missing_ok=True)
         progress.update(1)
         _say(progress, f"{name}: done in {time.monotonic() - started:.0f} s")
         return manifest
@@ -574,6 +581,16 @@ def export_bundle(
     finally:
         progress.close()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _quiet_transformers() -> None:
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
+    except Exception:  # pragma: no cover - logging tweaks are best effort
+        pass
 
 
 def _default_source_id(src: Source, config: dict) -> str:

@@ -1,3 +1,178 @@
-"""CLI commands (being written)."""
+"""``appliance evaluate``: the study's measurements on a labelled set; ``compare`` and ``calibrate`` runs."""
 
-commands: list = []
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ..errors import InputError
+
+
+def _translate_policy(values: tuple[str, ...]) -> dict[str, str] | None:
+    if not values:
+        return None
+    policies = ("never", "always", "auto")
+    out: dict[str, str] = {"en": "never"}
+    for v in values:
+        lang, sep, policy = v.rpartition("=")
+        if not sep:
+            lang, policy = "*", v
+        if policy not in policies or (sep and not lang):
+            raise click.BadParameter(f"'{v}': use POLICY or LANG=POLICY with POLICY one of {', '.join(policies)}",
+                                     param_hint="--translate")
+        out[lang] = policy
+    return out
+
+
+def _default_out(data: Path, task: str, strategy: str, model: str | None) -> Path:
+    parts = [data.stem, Path(task).stem, strategy]
+    if strategy != "rules" and model:
+        parts.append(Path(model).name)
+    return Path("evaluation") / "-".join(parts)
+
+
+def _headline(run: dict) -> list[str]:
+    from ..evaluate.report import VIEW_TITLES, fmt_stat
+
+    med = run["summary"].get("median") or {}
+    if not med:
+        return [f"  {run['label']}: no feature with both classes labelled"]
+    lines = []
+    for view in ("extracted", "missing_false"):
+        b = med[view]
+        lines.append(
+            f"  {run['label']} [{VIEW_TITLES[view]}]: macro-F1 {fmt_stat(b['macro_f1'])}, MCC {fmt_stat(b['mcc'])}, "
+            f"sensitivity {fmt_stat(b['sensitivity'])}, specificity {fmt_stat(b['specificity'])}"
+        )
+    lines.append(f"  {run['label']}: missing rate {fmt_stat(med['missing_rate'])}, ROC AUC {fmt_stat(med['auc'])}")
+    return lines
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--data", type=click.Path(dir_okay=False, path_type=Path),
+              help="Labelled JSONL: id, text, language, labels {feature: true/false} (extra fields ignored).")
+@click.option("--task", "task", help="Built-in task name or task file (required to evaluate).")
+@click.option("--model", "model", help="Extractor bundle name or folder (default: the embedded default model).")
+@click.option("--models-dir", type=click.Path(file_okay=False, path_type=Path), help="Folder holding bundles.")
+@click.option("--strategy", type=click.Choice(["json", "evidence", "rules"]), default="json", show_default=True)
+@click.option("--translate", "translate", multiple=True, metavar="POLICY|LANG=POLICY",
+              help="Translation policy (never, always, auto) for all languages or one; repeatable.")
+@click.option("--split", type=click.Choice(["dev", "test", "all"]), default="all", show_default=True,
+              help="Fixed split by sha256 of the id (70 % dev / 30 % test). Report figures from 'test'.")
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path),
+              help="Run folder (predictions cache + reports); re-running the same command resumes. "
+              "Default: evaluation/<data>-<task>-<strategy>[-<model>].")
+@click.option("--limit", type=click.IntRange(min=0), help="Only the first N documents of the split.")
+@click.option("--no-baseline", is_flag=True, help="Do not run the rule baseline next to the model.")
+@click.option("--bootstrap", "replicates", type=click.IntRange(min=0), default=1000, show_default=True,
+              help="Bootstrap replicates for the 95 % intervals (0: none).")
+@click.option("--seed", type=int, default=20260101, show_default=True, help="Bootstrap seed.")
+@click.option("--threads", type=click.IntRange(min=0), help="Inference threads (0: onnxruntime's choice).")
+@click.option("--no-plot", is_flag=True, help="Skip report.png.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr.")
+@click.pass_context
+def evaluate(ctx: click.Context, data, task, model, models_dir, strategy, translate, split, out, limit,
+             no_baseline, replicates, seed, threads, no_plot, progress) -> None:
+    """Measure the pipeline on a labelled set, next to the rule baseline and the published study.
+
+    \b
+    Runs the daemon's own pipeline over every document of the split, caching predictions in --out
+    (an interrupted run resumes), and writes report.json, report.md and report.png there.
+    Sub-commands: `compare RUN_A RUN_B`, `calibrate RUN`.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if data is None or task is None:
+        raise click.UsageError("evaluate needs --data and --task (or a sub-command: compare, calibrate)")
+    from ..evaluate import evaluate as run_evaluation
+    from ..settings import PipelineSettings
+
+    fields: dict = {"task": task, "strategy": strategy}
+    if model:
+        fields["extractor"] = model
+    if models_dir:
+        fields["models_dir"] = models_dir
+    if threads is not None:
+        fields["threads"] = threads
+    policy = _translate_policy(translate)
+    if policy:
+        fields["translate"] = policy
+    settings = PipelineSettings(**fields)
+    out = out or _default_out(data, task, strategy, model or settings.extractor)
+    outcome = run_evaluation(
+        data, settings, out, split=split, limit=limit, baseline=not no_baseline, replicates=replicates,
+        seed=seed, progress=progress, plot=not no_plot,
+    )
+    r = outcome.report
+    click.echo(
+        f"task {r['task']['name']} · split {split} · {r['documents']['evaluated']} documents "
+        f"(dev {r['documents']['dev']}, test {r['documents']['test']})"
+    )
+    for name, run in r["runs"].items():
+        click.echo(f"{name}: {outcome.cached.get(name, 0)} cached, {outcome.processed.get(name, 0)} processed, "
+                   f"{run['errors']} refused")
+        for line in _headline(run):
+            click.echo(line)
+    for note in outcome.notes:
+        click.echo(f"note: {note}")
+    click.echo("wrote " + ", ".join(str(p) for p in outcome.files.values()))
+
+
+@evaluate.command("compare")
+@click.argument("run_a")
+@click.argument("run_b")
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path),
+              help="Also write compare.json and compare.md into this folder.")
+@click.option("--bootstrap", "replicates", type=click.IntRange(min=0), default=1000, show_default=True)
+@click.option("--seed", type=int, default=20260101, show_default=True)
+def compare(run_a: str, run_b: str, out: Path | None, replicates: int, seed: int) -> None:
+    """Two runs side by side with per-feature deltas (B − A) on their common documents.
+
+    \b
+    RUN is an `evaluate --out` folder; append `:baseline` for the rule baseline recorded in it,
+    e.g. `appliance evaluate compare runs/en runs/en:baseline`.
+    """
+    from ..evaluate import compare_runs, load_run, render_comparison
+
+    c = compare_runs(load_run(run_a), load_run(run_b), replicates=replicates, seed=seed)
+    md = render_comparison(c)
+    if out:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "compare.json").write_text(json.dumps(c, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        (out / "compare.md").write_text(md, encoding="utf-8")
+    click.echo(md)
+
+
+@evaluate.command("calibrate")
+@click.argument("run")
+@click.option("--objective", type=click.Choice(["mcc", "sensitivity"]), default="mcc", show_default=True)
+@click.option("--target-sensitivity", type=click.FloatRange(0, 1), default=0.9, show_default=True,
+              help="For --objective sensitivity: the sensitivity to reach on the dev split.")
+@click.option("--task", "task", help="Task to copy the thresholds into (default: the run's task).")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Task file to write (with the fitted thresholds).")
+@click.option("--bootstrap", "replicates", type=click.IntRange(min=0), default=1000, show_default=True)
+@click.option("--seed", type=int, default=20260101, show_default=True)
+def calibrate(run: str, objective: str, target_sensitivity: float, task: str | None, out: Path,
+              replicates: int, seed: int) -> None:
+    """Fit per-feature thresholds on P(true) on the run's dev split; report the effect on its test split.
+
+    \b
+    Writes the task file (--out) and, next to it, <name>.calibration.json. The test split is never
+    used to choose a threshold.
+    """
+    from ..evaluate import calibrate_run, load_run, render_calibration
+
+    if out.exists() and out.is_dir():
+        raise InputError("bad_out", f"{out} is a folder: --out names the task file to write")
+    result = calibrate_run(load_run(run), objective=objective, target_sensitivity=target_sensitivity,
+                           task=task, out=out, replicates=replicates, seed=seed)
+    side = out.with_name(out.stem + ".calibration.json")
+    side.write_text(json.dumps(result.report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    click.echo(render_calibration(result.report))
+    click.echo(f"wrote {out}, {side}")
+
+
+commands = [evaluate]

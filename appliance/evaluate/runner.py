@@ -175,8 +175,6 @@ def evaluate(
             "no_common_features",
             f"the labels share no boolean feature with task '{task.name}' ({', '.join(keys)}): wrong --task?",
         )
-    write_documents(out / DOCUMENTS_FILE, docs, keys)
-
     runs: list[tuple[str, PipelineSettings]] = [("run", settings)]
     notes: list[str] = []
     if baseline and settings.strategy != "rules":
@@ -227,6 +225,7 @@ def evaluate(
     if split == "all":
         notes.append("split 'all' includes the development split: report figures from '--split test'")
     outcome.report = report
+    write_documents(out / DOCUMENTS_FILE, docs, keys)
     outcome.files.update(write_report(report, out, outcome.arrays, plot=plot, notes=notes))
     return outcome
 

@@ -167,6 +167,42 @@ def _summarise(values: np.ndarray, how: str) -> np.ndarray:
         return np.nanmedian(values, axis=0) if how == "median" else np.nanmean(values, axis=0)
 
 
+def weights_for(n: int, replicates: int, seed: int) -> np.ndarray:
+    """Row 0: the point estimate (all ones); rows 1..: bootstrap replicates of the documents."""
+    return np.vstack([np.ones((1, n)), bootstrap_weights(n, replicates, seed)])
+
+
+def defined_features(a: RunArrays) -> tuple[list[str], dict[str, str]]:
+    defined: list[str] = []
+    excluded: dict[str, str] = {}
+    for j, key in enumerate(a.keys):
+        pos = int(np.sum(a.labelled[:, j] & a.y[:, j]))
+        neg = int(np.sum(a.labelled[:, j] & ~a.y[:, j]))
+        if pos and neg:
+            defined.append(key)
+        else:
+            excluded[key] = "no labelled documents" if pos + neg == 0 else ("no positives" if pos == 0 else "no negatives")
+    return defined, excluded
+
+
+SUMMARY_METRICS = tuple(f"{v}.{m}" for v in VIEWS for m in RATE_METRICS) + ("missing_rate", "auc")
+
+
+def run_samples(
+    a: RunArrays, w: np.ndarray, defined: Sequence[str] | None = None
+) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, dict[str, np.ndarray]]]:
+    """(feature → figure → samples, 'median'/'mean' → figure → samples); samples[0] is the point value."""
+    per_feature = {key: _feature_samples(a, j, w) for j, key in enumerate(a.keys)}
+    if defined is None:
+        defined = defined_features(a)[0]
+    summary: dict[str, dict[str, np.ndarray]] = {"median": {}, "mean": {}}
+    if defined:
+        for how in summary:
+            for m in SUMMARY_METRICS:
+                summary[how][m] = _summarise(np.vstack([per_feature[k][m] for k in defined]), how)
+    return per_feature, summary
+
+
 def score_run(
     a: RunArrays,
     *,
@@ -176,14 +212,12 @@ def score_run(
     labels: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Per-feature figures and the run summary (median and mean over defined features), with CIs."""
-    w = np.vstack([np.ones((1, a.n)), bootstrap_weights(a.n, replicates, seed)])
+    w = weights_for(a.n, replicates, seed)
+    defined, excluded = defined_features(a)
+    per_feature, summ = run_samples(a, w, defined)
     features: dict[str, Any] = {}
-    samples: dict[str, dict[str, np.ndarray]] = {}
-    defined: list[str] = []
-    excluded: dict[str, str] = {}
     for j, key in enumerate(a.keys):
-        s = _feature_samples(a, j, w)
-        samples[key] = s
+        s = per_feature[key]
         pos = int(np.sum(a.labelled[:, j] & a.y[:, j]))
         neg = int(np.sum(a.labelled[:, j] & ~a.y[:, j]))
         fe: dict[str, Any] = {
@@ -191,7 +225,7 @@ def score_run(
             "n": pos + neg,
             "positives": pos,
             "negatives": neg,
-            "defined": pos > 0 and neg > 0,
+            "defined": key in defined,
             "missing": {"count": int(np.sum(a.labelled[:, j] & ~a.extracted[:, j])),
                         "rate": _stat(s["missing_rate"], confidence)},
             "auc": {**_stat(s["auc"], confidence), "n": int(s["auc.n"][0])},
@@ -202,23 +236,16 @@ def score_run(
             v.update({m: _stat(s[f"{view}.{m}"], confidence) for m in RATE_METRICS})
             fe[view] = v
         features[key] = fe
-        if fe["defined"]:
-            defined.append(key)
-        else:
-            excluded[key] = "no labelled documents" if pos + neg == 0 else ("no positives" if pos == 0 else "no negatives")
 
     summary: dict[str, Any] = {"features": defined, "excluded": excluded}
-    for how in ("median", "mean"):
-        block: dict[str, Any] = {}
-        if defined:
+    for how, block in summ.items():
+        out: dict[str, Any] = {}
+        if block:
             for view in VIEWS:
-                block[view] = {
-                    m: _stat(_summarise(np.vstack([samples[k][f"{view}.{m}"] for k in defined]), how), confidence)
-                    for m in RATE_METRICS
-                }
+                out[view] = {m: _stat(block[f"{view}.{m}"], confidence) for m in RATE_METRICS}
             for m in ("missing_rate", "auc"):
-                block[m] = _stat(_summarise(np.vstack([samples[k][m] for k in defined]), how), confidence)
-        summary[how] = block
+                out[m] = _stat(block[m], confidence)
+        summary[how] = out
 
     secs = a.seconds[np.isfinite(a.seconds)] if a.seconds.size else a.seconds
     timing = (

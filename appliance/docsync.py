@@ -1,0 +1,90 @@
+"""Generated reference material, so documentation cannot drift from the code.
+
+* ``appliance/schemas/result.schema.json`` and ``docs/result-schema.md``: the Result JSON Schema;
+* ``appliance/schemas/error.schema.json``: the ``.error.json`` sidecar schema;
+* ``docs/configuration.md``: the option reference (between the GENERATED markers).
+
+``python -m appliance.docsync`` rewrites them; ``python -m appliance.docsync --check`` (and the tests)
+fail when a committed copy differs.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .config import GENERATED_BEGIN, GENERATED_END, render_reference
+from .result import RESULT_SCHEMA_VERSION, Result
+
+PACKAGE = Path(__file__).resolve().parent
+REPO = PACKAGE.parent
+SCHEMA_DIR = PACKAGE / "schemas"
+
+
+def result_schema() -> dict[str, Any]:
+    schema = Result.model_json_schema(mode="serialization")
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"urn:clinical-appliance:result:{RESULT_SCHEMA_VERSION}",
+        **schema,
+    }
+
+
+def error_schema() -> dict[str, Any]:
+    from .store import FailureRecord
+
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "urn:clinical-appliance:error:1",
+        **FailureRecord.model_json_schema(mode="serialization"),
+    }
+
+
+def dumps(schema: dict[str, Any]) -> str:
+    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+
+
+def _replace_generated(text: str, body: str) -> str:
+    start = text.index(GENERATED_BEGIN) + len(GENERATED_BEGIN)
+    end = text.index(GENERATED_END)
+    return text[:start] + "\n\n" + body.rstrip() + "\n\n" + text[end:]
+
+
+def expected_files(repo: Path = REPO) -> dict[Path, str]:
+    """Every generated file with the content it must have."""
+    out = {
+        SCHEMA_DIR / "result.schema.json": dumps(result_schema()),
+        SCHEMA_DIR / "error.schema.json": dumps(error_schema()),
+    }
+    for doc, body in (
+        (repo / "docs" / "result-schema.md", "```json\n" + dumps(result_schema()) + "```"),
+        (repo / "docs" / "configuration.md", render_reference()),
+    ):
+        if doc.exists():
+            out[doc] = _replace_generated(doc.read_text(encoding="utf-8"), body)
+    return out
+
+
+def stale(repo: Path = REPO) -> list[Path]:
+    return [p for p, want in expected_files(repo).items() if not p.exists() or p.read_text(encoding="utf-8") != want]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if "--check" in args:
+        bad = stale()
+        for p in bad:
+            print(f"out of date: {p} (run: python -m appliance.docsync)", file=sys.stderr)
+        return 1 if bad else 0
+    for p, want in expected_files().items():
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if not p.exists() or p.read_text(encoding="utf-8") != want:
+            p.write_text(want, encoding="utf-8")
+            print(f"wrote {p}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,362 @@
+"""Dialogue structure without a model: speaker turns, sentences, questions and yes/no answers.
+
+Pure Python (regular expressions), language-aware for English and Persian, and general on purpose:
+it does not assume the development set's ``[doctor]`` / ``[patient]`` tags.
+
+Turns
+  A line that starts with a speaker tag starts a turn. Tags recognised:
+  ``[doctor]``, ``[patient_guest]`` (bracketed, any label up to 40 characters), and
+  ``Doctor:``, ``Dr. Smith:``, ``Patient's daughter:``, ``پزشک:``, ``همراه بیمار:`` (a label of at most
+  four words before a colon at the start of a line; an optional leading timestamp ``00:01:23`` or
+  bullet is skipped). When the text has tags, an untagged line continues the previous turn; when it
+  has none, every line is its own turn with an unknown speaker.
+  The label is mapped to a role by keywords (family words first, so "patient's daughter" and
+  ``[patient_guest]`` are family): ``clinician`` (doctor, nurse, operator, پزشک, پرستار, کارشناس, …),
+  ``patient`` (patient, caller, بیمار, …), ``family`` (daughter, wife, guest, همراه, دختر, …) or
+  ``unknown``.
+
+Sentences (the documented splitter used for every language; see docs/rules-baseline.md for why not
+PyRuSH or pysbd)
+  A sentence ends at ``. ! ? ؟ …`` followed by whitespace (closing quotes/brackets allowed in between),
+  except after a known abbreviation (``Dr.``, ``Mr.``, ``e.g.``, ``vs.``, …) or a single letter
+  written without a space (``J. Smith``); at a turn boundary; and at a line break unless the next
+  line continues the sentence (the line before has no terminal punctuation and the next one starts
+  with a lower-case Latin letter). Persian has no case, so a Persian line break is always a boundary.
+
+Questions
+  A sentence is a question when it ends with ``?`` or ``؟``; when it starts with Persian ``آیا``;
+  when it ends with "or not" / ``یا نه`` / ``یا خیر``; or, if it has no terminal punctuation at all
+  (unpunctuated speech-recognition output), when it opens like an English question ("do you",
+  "any", "have you", …).
+
+Answers
+  The answer to a question is the first sentence of the next turn when that turn has a different
+  speaker and the question is among the trailing questions of its own turn (the asker did not go on
+  talking). Without speaker tags it is the next sentence. Its polarity is read from its first words
+  after fillers ("um", "well", "oh", "doctor", …): ``yes`` ("yes", "yeah", "I do", "a little",
+  "sometimes", بله, آره, دارد, …), ``no`` ("no", "nope", "not really", "I don't", "never", نه, خیر,
+  ندارد, …) or ``None``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+Role = Literal["clinician", "patient", "family", "unknown"]
+
+# -- speaker tags ---------------------------------------------------------------------------------
+
+_LEAD = r"^[ \t]*(?:[-*>#•]+[ \t]*)?(?:\(?\d{1,2}:\d{2}(?::\d{2})?(?:\.\d+)?\)?[ \t]*[-–]?[ \t]*)?"
+_TAG_BRACKET = re.compile(_LEAD + r"\[(?P<spk>[^\[\]\n]{1,40})\][ \t]*:?[ \t]*")
+_TAG_COLON = re.compile(
+    _LEAD + r"\**(?P<spk>[^\W\d_](?:[\w\u200c'’.()-]*)(?:[ \t]+[\w\u200c'’.()-]+){0,3}?)\**[ \t]*[:：][ \t]*(?!//)"
+)
+
+_FAMILY_WORDS = {
+    "guest", "family", "daughter", "son", "wife", "husband", "mother", "mom", "mum", "father", "dad",
+    "sister", "brother", "caregiver", "carer", "relative", "companion", "friend", "partner", "spouse",
+    "parent", "grandson", "granddaughter", "niece", "nephew", "aunt", "uncle", "child", "guardian",
+    "همراه", "دختر", "پسر", "همسر", "مادر", "پدر", "خواهر", "برادر", "عروس", "داماد", "نوه", "خانواده",
+    "فرزند", "شوهر", "زن",
+}
+_CLINICIAN_WORDS = {
+    "doctor", "dr", "physician", "clinician", "provider", "nurse", "np", "pa", "rn", "md", "therapist",
+    "operator", "agent", "interviewer", "counselor", "counsellor", "staff", "practitioner", "consultant",
+    "resident", "attending", "specialist", "pharmacist", "worker", "caseworker", "q", "interviewer",
+    "پزشک", "دکتر", "پرستار", "اپراتور", "کارشناس", "مشاور", "مددکار", "پاسخگو", "روانشناس", "متخصص",
+    "پرسنل", "کادر",
+}
+_PATIENT_WORDS = {"patient", "pt", "client", "caller", "a", "بیمار", "مددجو", "تماس", "تماسگیرنده"}
+_NOT_SPEAKERS = {
+    # Section-like labels that look like "Label:" at a line start but are not speakers.
+    "note", "notes", "plan", "assessment", "impression", "diagnosis", "history", "medications", "allergies",
+    "subjective", "objective", "exam", "vitals", "date", "time", "re", "subject", "summary", "hpi", "ros",
+}
+
+
+def speaker_role(label: str | None) -> Role:
+    """Map a speaker label ("Doctor", "patient_guest", "همراه بیمار") to a role."""
+    if not label:
+        return "unknown"
+    words = set(re.findall(r"[^\W\d_]+", label.lower().replace("\u200c", "")))
+    if words & _FAMILY_WORDS:
+        return "family"
+    if words & _CLINICIAN_WORDS:
+        return "clinician"
+    if words & _PATIENT_WORDS:
+        return "patient"
+    return "unknown"
+
+
+def match_tag(line: str) -> tuple[str, int] | None:
+    """(speaker label, length of the tag prefix) when ``line`` starts with a speaker tag."""
+    m = _TAG_BRACKET.match(line)
+    if m:
+        return m.group("spk").strip(), m.end()
+    m = _TAG_COLON.match(line)
+    if m:
+        spk = m.group("spk").strip().strip("*").strip()
+        low = spk.lower()
+        if low in _NOT_SPEAKERS or low.startswith("http"):
+            return None
+        return spk, m.end()
+    return None
+
+
+# -- data -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Turn:
+    index: int
+    start: int  # start of the line (the tag included)
+    content_start: int  # after the tag
+    end: int
+    speaker: str | None
+    role: Role
+    tag: str  # the tag as written ("[doctor]", "Nurse:") or ""
+
+
+@dataclass(frozen=True)
+class Sentence:
+    index: int
+    start: int  # first non-space character of the sentence (after any speaker tag)
+    end: int  # end, trailing whitespace excluded
+    seg_start: int  # where the token-level sentence starts (turn start, tag included, for a turn's first)
+    turn: int
+    role: Role
+    question: bool
+
+
+@dataclass(frozen=True)
+class Structure:
+    turns: list[Turn]
+    sentences: list[Sentence]
+    tagged: bool  # True when the text has speaker tags
+
+    def answer_to(self, s: Sentence) -> Sentence | None:
+        """The sentence that answers question ``s`` (see module docstring), or None."""
+        if not s.question:
+            return None
+        sents = self.sentences
+        nxt = s.index + 1
+        if not self.tagged:
+            if nxt < len(sents) and not sents[nxt].question:
+                return sents[nxt]
+            return None
+        while nxt < len(sents) and sents[nxt].turn == s.turn:
+            if not sents[nxt].question:
+                return None  # the asker went on talking
+            nxt += 1
+        if nxt >= len(sents):
+            return None
+        a = sents[nxt]
+        t_q, t_a = self.turns[s.turn], self.turns[a.turn]
+        if t_q.speaker is not None and t_a.speaker is not None and t_q.speaker.lower() == t_a.speaker.lower():
+            return None
+        return a
+
+
+# -- sentence splitting ---------------------------------------------------------------------------
+
+_ABBREV = {
+    "dr", "mr", "mrs", "ms", "st", "vs", "etc", "e.g", "i.e", "eg", "ie", "approx", "fig", "jr", "sr",
+    "prof", "inc", "no", "nos", "dept", "wk", "wks", "min", "hr", "hrs", "mg", "ml", "cc", "pt", "pts",
+    "mt", "ft", "oz", "lb", "lbs", "sgt", "capt", "gen", "rev", "hon", "ca", "cf", "al",
+}
+_END = re.compile(r"[.!?؟…]+[\"'”’»)\]]*(?=\s)")
+_Q_END = re.compile(r"[?؟][\"'”’»)\]]*\s*$")
+_TERMINAL = re.compile(r"[.!?؟…][\"'”’»)\]]*\s*$")
+_Q_OPENERS = re.compile(
+    r"^(?:(?:and|so|um|uh|okay|ok|now|also|well)\s*,?\s+)*"
+    r"(?:do|does|did|are|is|was|were|have|has|had|any|anything|can|could|would|will|how|what|when|where|"
+    r"which|who|why|ever)\b",
+    re.IGNORECASE,
+)
+_Q_TAIL = re.compile(r"(?:\bor\s+not|یا\s+نه|یا\s+خیر)\s*[.!]?\s*$", re.IGNORECASE)
+_LATIN_LOWER = re.compile(r"[a-z]")
+_WORD_BEFORE = re.compile(r"([\w.]+)$")
+
+
+def _is_question(text: str) -> bool:
+    t = text.strip()
+    if not t:
+        return False
+    if _Q_END.search(t) or t.startswith("آیا") or _Q_TAIL.search(t):
+        return True
+    if not _TERMINAL.search(t) and _Q_OPENERS.match(t):
+        return True
+    return False
+
+
+def _split_region(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Sentence (start, end) pairs inside text[start:end]; whitespace trimmed, empties dropped."""
+    pieces: list[tuple[int, int]] = []
+    region = text[start:end]
+    # 1) line breaks
+    lines: list[tuple[int, int]] = []
+    pos = 0
+    for m in re.finditer(r"\n", region):
+        lines.append((pos, m.start()))
+        pos = m.end()
+    lines.append((pos, len(region)))
+    merged: list[list[int]] = []
+    for ls, le in lines:
+        seg = region[ls:le]
+        if not seg.strip():
+            if merged:
+                merged[-1].append(-1)  # blank line: hard boundary marker
+            continue
+        if merged and merged[-1][-1] != -1:
+            prev = region[merged[-1][0] : merged[-1][1]]
+            first = seg.lstrip()[:1]
+            if not _TERMINAL.search(prev) and first and _LATIN_LOWER.match(first):
+                merged[-1][1] = le  # continuation of a wrapped line
+                continue
+        merged.append([ls, le])
+    # 2) terminal punctuation inside each line
+    for item in merged:
+        ls, le = item[0], item[1]
+        seg = region[ls:le]
+        cur = 0
+        for m in _END.finditer(seg):
+            if m.group().startswith(".") and len(m.group()) == 1:
+                w = _WORD_BEFORE.search(seg[: m.start()])
+                if w:
+                    word = w.group(1).lower().rstrip(".")
+                    if word in _ABBREV or (len(word) == 1 and word.isalpha()):
+                        continue
+            pieces.append((ls + cur, ls + m.end()))
+            cur = m.end()
+        pieces.append((ls + cur, le))
+    out: list[tuple[int, int]] = []
+    for s, e in pieces:
+        seg = region[s:e]
+        lead = len(seg) - len(seg.lstrip())
+        trail = len(seg) - len(seg.rstrip())
+        if e - trail > s + lead:
+            out.append((start + s + lead, start + e - trail))
+    return out
+
+
+def analyse(text: str) -> Structure:
+    """Turns and sentences of ``text`` (already normalised)."""
+    lines: list[tuple[int, int]] = []
+    pos = 0
+    for m in re.finditer(r"\n", text):
+        lines.append((pos, m.start()))
+        pos = m.end()
+    lines.append((pos, len(text)))
+
+    tags = [match_tag(text[s:e]) for s, e in lines]
+    n_tagged = sum(1 for t in tags if t)
+    bracketed = sum(1 for s, e in lines if _TAG_BRACKET.match(text[s:e]))
+    # Colon tags only count when they look like a dialogue (two or more tagged lines).
+    tagged = bracketed >= 1 or n_tagged >= 2
+
+    turns: list[Turn] = []
+    if tagged:
+        cur: list | None = None
+        for (s, e), tag in zip(lines, tags):
+            if tag:
+                if cur:
+                    turns.append(_turn(len(turns), *cur))
+                spk, n = tag
+                cur = [s, s + n, e, spk, text[s : s + n].strip()]
+            elif cur is None:
+                if text[s:e].strip():
+                    cur = [s, s, e, None, ""]
+            else:
+                cur[2] = e
+        if cur:
+            turns.append(_turn(len(turns), *cur))
+    else:
+        # No tags: one turn per paragraph-ish line group; speaker unknown.
+        for s, e in lines:
+            if text[s:e].strip():
+                turns.append(_turn(len(turns), s, s, e, None, ""))
+
+    sentences: list[Sentence] = []
+    for t in turns:
+        first = True
+        for s, e in _split_region(text, t.content_start, t.end):
+            sentences.append(
+                Sentence(
+                    index=len(sentences),
+                    start=s,
+                    end=e,
+                    seg_start=t.start if first else s,
+                    turn=t.index,
+                    role=t.role,
+                    question=_is_question(text[s:e]),
+                )
+            )
+            first = False
+    return Structure(turns=turns, sentences=sentences, tagged=tagged)
+
+
+def _turn(index: int, start: int, content_start: int, end: int, speaker: str | None, tag: str) -> Turn:
+    return Turn(index, start, content_start, end, speaker, speaker_role(speaker), tag)
+
+
+# -- answers --------------------------------------------------------------------------------------
+
+_FILLERS = {
+    "um", "uh", "uhm", "umm", "er", "erm", "hmm", "hm", "well", "oh", "so", "ah", "honestly", "actually",
+    "doctor", "doc", "ma'am", "sir", "i", "mean", "like", "you", "know", "and", "but", "ok", "okay",
+    "خب", "خوب", "ببینید", "والا", "والله", "راستش", "دکتر", "آقای", "خانم", "آقا",
+}
+_YES = {
+    "yes", "yeah", "yep", "yup", "yea", "ya", "yah", "sure", "definitely", "absolutely", "correct", "right",
+    "uh-huh", "mm-hmm", "mhm", "mm-hm", "mmhmm", "uh-huh", "affirmative", "true", "exactly", "sometimes",
+    "occasionally", "often", "constantly", "unfortunately", "certainly", "indeed", "yess",
+    "بله", "بلی", "آره", "اره", "آری", "بعله", "آها", "دارد", "داره", "دارم", "دارن", "دارند", "هست", "درسته",
+    "یکم", "کمی", "گاهی", "خیلی", "بلیه",
+}
+_YES_PHRASES = (
+    "i do", "i have", "i did", "it does", "it has", "it did", "he does", "she does", "he has", "she has",
+    "a little", "a bit", "kind of", "sort of", "some",
+    "all the time", "of course", "یه کم", "یک کم", "بله دارد", "گاهی وقتا",
+)
+_NO = {
+    "no", "nope", "nah", "never", "none", "nothing", "negative", "not", "neither", "nor", "nay", "nada",
+    "نه", "خیر", "نخیر", "ندارد", "نداره", "ندارم", "ندارن", "ندارند", "نیست", "اصلا", "هیچ", "هیچی",
+    "نمیکند", "نمیکنه", "نشده", "نکرده",
+}
+_NO_PHRASES = (
+    "i don't", "i do n't", "i dont", "i do not", "i haven't", "i have n't", "i have not", "i didn't",
+    "i did n't", "i did not", "i'm not", "i am not", "it doesn't", "it does n't", "it does not", "he doesn't",
+    "she doesn't", "he does n't", "she does n't", "not really", "not at all", "i wouldn't say",
+    "i would n't say", "i can't say", "i ca n't say", "نمی کند", "نمی کنه", "نمی کنم", "نه خیر",
+)
+_WORDS = re.compile(r"[\w'’\-]+|[^\w\s]")
+
+
+def answer_polarity(sentence: str) -> Literal["yes", "no"] | None:
+    """'yes' / 'no' from the first words of an answer; None when it is neither."""
+    words = [w.lower().replace("’", "'") for w in _WORDS.findall(sentence.replace("\u200c", " "))]
+    words = [w for w in words if re.match(r"[\w']", w)]
+    i = 0
+    while i < len(words) and words[i] in _FILLERS and i < 4:
+        # "i" is only a filler in "i mean"; keep it for "i do" / "i don't".
+        if words[i] == "i" and not (i + 1 < len(words) and words[i + 1] == "mean"):
+            break
+        if words[i] == "you" and not (i + 1 < len(words) and words[i + 1] == "know"):
+            break
+        i += 1
+    if i >= len(words):
+        return None
+    head = " ".join(words[i : i + 4])
+    for p in _NO_PHRASES:
+        if head == p or head.startswith(p + " "):
+            return "no"
+    if words[i] in _NO:
+        return "no"
+    for p in _YES_PHRASES:
+        if head == p or head.startswith(p + " "):
+            return "yes"
+    if words[i] in _YES:
+        return "yes"
+    return None

@@ -1,0 +1,93 @@
+"""The daemon's status file (``<state>/status.json``), written atomically; read by ``appliance status``.
+
+Counts, codes, times and model references only: never a document's text or a result.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from . import __version__
+from .store import durable_write
+
+STATUS_NAME = "status.json"
+ServiceState = Literal["starting", "ready", "stopping", "stopped"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class LastError(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str
+    at: datetime
+    input: str | None = Field(default=None, description="Result key or file name (an id, not content).")
+
+
+class ServiceStatus(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: Literal[1] = 1
+    state: ServiceState = "starting"
+    pid: int = Field(default_factory=os.getpid)
+    version: str = __version__
+    config: str | None = None
+    started: datetime = Field(default_factory=utcnow)
+    updated: datetime = Field(default_factory=utcnow)
+    heartbeat_seconds: float = 5.0
+    processed: int = 0
+    failed: int = 0
+    duplicates: int = 0
+    retries: int = 0
+    recovered: int = 0
+    current: str | None = Field(default=None, description="Input being processed (file name).")
+    last_success: datetime | None = None
+    last_error: LastError | None = None
+    queue_inbox: int = 0
+    queue_work: int = 0
+    models: dict[str, Any] = Field(default_factory=dict, description="Pipeline.describe(): task, prompt hash, models.")
+
+
+def status_path(state_dir: Path) -> Path:
+    return Path(state_dir) / STATUS_NAME
+
+
+def write_status(state_dir: Path, status: ServiceStatus) -> None:
+    status.updated = utcnow()
+    durable_write(status_path(state_dir), status.model_dump_json(indent=2).encode() + b"\n", 0o640)
+
+
+def read_status(state_dir: Path) -> ServiceStatus | None:
+    p = status_path(state_dir)
+    try:
+        return ServiceStatus.model_validate_json(p.read_bytes())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValidationError, ValueError):
+        return None
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def is_running(status: ServiceStatus | None, now: datetime | None = None) -> bool:
+    """Running = not marked stopped, its pid exists, and its heartbeat is recent."""
+    if status is None or status.state == "stopped":
+        return False
+    now = now or utcnow()
+    stale = (now - status.updated).total_seconds() > max(30.0, 6 * status.heartbeat_seconds)
+    return pid_alive(status.pid) and not stale

@@ -1,0 +1,312 @@
+"""Folder lifecycle: claim, durable writes, idempotency, quarantine, recovery bookkeeping.
+
+Invariants (what the daemon relies on):
+
+* An input is in exactly one place: ``inbox/`` (waiting), ``work/`` (claimed; the only copy while it is
+  processed), ``failed/`` (quarantined with an ``.error.json``) — or gone, and then its result exists.
+* A result is written ``outbox/.tmp-*`` → fsync → ``os.replace`` → fsync(outbox) *before* the input
+  leaves ``work/``. A crash at any point leaves either the input in ``work/`` (recovered at start) or
+  the result in the outbox and the ledger (the input is then only cleaned up).
+* The idempotency key is ``<id-slug>.<sha256(bytes)[:16]>``: the result's name and the ledger entry.
+  The ledger survives the integrator taking results out of the outbox.
+* Nothing here reads or writes document text except the opaque bytes it is handed (already encrypted
+  for the outbox and the archive).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from . import __version__
+from .config import FOLDERS, PathsConfig
+from .errors import ApplianceError
+from .reader import is_ignored
+
+RESULT_SUFFIX = ".json.age"
+ERROR_SUFFIX = ".error.json"
+TMP_PREFIX = ".tmp-"
+_SLUG = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class StoreError(ApplianceError):
+    """A data folder is missing, unwritable, or on the wrong file system."""
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    path: Path  # in work/
+    name: str  # the name it had in the inbox
+    claim: str  # unique claim id (sortable by claim time)
+
+
+class FailureRecord(BaseModel):
+    """The ``.error.json`` sidecar of a quarantined input. Codes, classes, hashes: never content."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: Literal[1] = 1
+    input_name: str
+    reason: str = Field(description="Stable reason code (see docs/integration.md).")
+    detail: str | None = Field(default=None, description="Reader/validator explanation (positions and sizes only).")
+    exception: str | None = Field(default=None, description="Exception class, for unexpected failures.")
+    attempts: int
+    input_sha256: str | None = None
+    input_bytes: int | None = None
+    failed_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+    app_version: str = __version__
+
+
+def slug(doc_id: str, limit: int = 80) -> str:
+    s = _SLUG.sub("_", doc_id).strip("._-")[:limit]
+    return s or "input"
+
+
+def result_key(doc_id: str, sha256_hex: str) -> str:
+    return f"{slug(doc_id)}.{sha256_hex[:16]}"
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def durable_write(target: Path, data: bytes, mode: int = 0o600) -> Path:
+    """Temp file in the target folder → fsync → os.replace → fsync the folder (borgbackup's SaveFile)."""
+    folder = target.parent
+    tmp = folder / f"{TMP_PREFIX}{secrets.token_hex(6)}-{target.name}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        os.fchmod(fd, mode)  # not subject to the umask: the configured mode, exactly
+        view = memoryview(data)
+        while view:
+            n = os.write(fd, view)
+            view = view[n:]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    try:
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(folder)
+    return target
+
+
+class Store:
+    def __init__(self, paths: PathsConfig, *, result_mode: int = 0o640) -> None:
+        self.paths = paths
+        self.inbox = paths.folder("inbox")
+        self.work = paths.folder("work")
+        self.outbox = paths.folder("outbox")
+        self.failed = paths.folder("failed")
+        self.archive_dir = paths.folder("archive")
+        self.state = paths.folder("state")
+        self.ledger = self.state / "ledger"
+        self.attempts_dir = self.state / "attempts"
+        self.result_mode = result_mode
+
+    # ----------------------------------------------------------------------------------- set-up
+
+    def prepare(self) -> None:
+        """Create missing folders, check they are writable and that renames between them are atomic."""
+        for name in FOLDERS:
+            folder = self.paths.folder(name)
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise StoreError(f"paths.{name}: cannot create {folder}: {e.strerror}") from None
+            if not folder.is_dir():
+                raise StoreError(f"paths.{name}: {folder} is not a folder")
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise StoreError(f"paths.{name}: {folder} is not writable by this user")
+        for sub in (self.ledger, self.attempts_dir):
+            sub.mkdir(exist_ok=True)
+        dev = self.work.stat().st_dev
+        for name in ("inbox", "failed"):
+            if self.paths.folder(name).stat().st_dev != dev:
+                raise StoreError(
+                    f"paths.{name} ({self.paths.folder(name)}) and paths.work ({self.work}) are on different "
+                    "file systems: claims and quarantine are renames, which must be atomic"
+                )
+        self.remove_stale_temp()
+
+    def remove_stale_temp(self) -> int:
+        """Our own temp files left by a crash (never an integrator's: those live in the inbox)."""
+        n = 0
+        for folder in (self.outbox, self.archive_dir, self.failed, self.state, self.ledger, self.attempts_dir):
+            for p in folder.glob(f"{TMP_PREFIX}*"):
+                p.unlink(missing_ok=True)
+                n += 1
+        return n
+
+    # ----------------------------------------------------------------------------------- inbox / work
+
+    def inbox_candidates(self) -> list[Path]:
+        """Regular, non-hidden, non-temporary files in the inbox, oldest first."""
+        out = []
+        try:
+            entries = list(os.scandir(self.inbox))
+        except FileNotFoundError:
+            return []
+        for e in entries:
+            if is_ignored(e.name):
+                continue
+            try:
+                if not e.is_file(follow_symlinks=False):
+                    continue
+                mtime = e.stat(follow_symlinks=False).st_mtime_ns
+            except FileNotFoundError:
+                continue
+            out.append((mtime, e.name, Path(e.path)))
+        return [p for _, _, p in sorted(out)]
+
+    def claim(self, path: Path) -> WorkItem | None:
+        """Atomically move an inbox file into work/. None if it is gone (someone else took it)."""
+        claim = f"{time.time_ns():x}{secrets.token_hex(2)}"
+        target = self.work / f"{claim}~{path.name}"
+        try:
+            os.rename(path, target)
+        except FileNotFoundError:
+            return None
+        fsync_dir(self.work)
+        return WorkItem(path=target, name=path.name, claim=claim)
+
+    def work_items(self) -> list[WorkItem]:
+        items = []
+        for p in self.work.iterdir():
+            if p.name.startswith(".") or not p.is_file():
+                continue
+            claim, sep, name = p.name.partition("~")
+            if not sep:  # placed here by hand: give it a claim id so its attempts are counted
+                claim, name = f"{time.time_ns():x}{secrets.token_hex(2)}", p.name
+                target = self.work / f"{claim}~{name}"
+                os.rename(p, target)
+                p = target
+            items.append(WorkItem(path=p, name=name, claim=claim))
+        return sorted(items, key=lambda i: i.claim)
+
+    # ----------------------------------------------------------------------------------- results
+
+    def result_path(self, key: str) -> Path:
+        return self.outbox / f"{key}{RESULT_SUFFIX}"
+
+    def ledger_path(self, key: str) -> Path:
+        digest = key.rsplit(".", 1)[-1]
+        return self.ledger / digest[:2] / f"{key}.json"
+
+    def is_done(self, key: str) -> bool:
+        return self.ledger_path(key).exists() or self.result_path(key).exists()
+
+    def write_result(self, key: str, encrypted: bytes) -> Path:
+        return durable_write(self.result_path(key), encrypted, self.result_mode)
+
+    def mark_done(self, key: str, info: dict[str, Any]) -> None:
+        p = self.ledger_path(key)
+        p.parent.mkdir(exist_ok=True)
+        record = {"key": key, "done_at": datetime.now(timezone.utc).isoformat(), **info}
+        durable_write(p, json.dumps(record, sort_keys=True).encode() + b"\n")
+
+    def archive(self, key: str, suffix: str, encrypted: bytes) -> Path:
+        return durable_write(self.archive_dir / f"{key}{suffix}.age", encrypted, 0o600)
+
+    def remove_work(self, item: WorkItem) -> None:
+        item.path.unlink(missing_ok=True)
+        fsync_dir(self.work)
+        self.clear_attempts(item)
+
+    # ----------------------------------------------------------------------------------- failures
+
+    def fail(self, item: WorkItem, record: FailureRecord) -> Path:
+        """Quarantine: sidecar first (durably), then move the input next to it."""
+        target = self.failed / item.name
+        if target.exists() or (self.failed / f"{item.name}{ERROR_SUFFIX}").exists():
+            target = self.failed / f"{item.claim}~{item.name}"
+        sidecar = self.failed / f"{target.name}{ERROR_SUFFIX}"
+        durable_write(sidecar, record.model_dump_json(indent=2).encode() + b"\n", 0o640)
+        os.rename(item.path, target)
+        fsync_dir(self.failed)
+        fsync_dir(self.work)
+        self.clear_attempts(item)
+        return target
+
+    def failures(self) -> list[tuple[Path, FailureRecord | None]]:
+        out = []
+        for side in sorted(self.failed.glob(f"*{ERROR_SUFFIX}")):
+            if side.name.startswith("."):
+                continue
+            try:
+                rec: FailureRecord | None = FailureRecord.model_validate_json(side.read_bytes())
+            except (OSError, ValueError):
+                rec = None
+            out.append((self.failed / side.name[: -len(ERROR_SUFFIX)], rec))
+        return out
+
+    def requeue(self, name: str) -> Path:
+        """Move a quarantined input back into the inbox (under its original name) and drop its sidecar."""
+        src = self.failed / name
+        sidecar = self.failed / f"{name}{ERROR_SUFFIX}"
+        if not src.is_file():
+            raise StoreError(f"{name}: not in {self.failed}")
+        original = name.partition("~")[2] if "~" in name else name
+        target = self.inbox / original
+        if target.exists():
+            raise StoreError(f"{original}: a file of that name is already in the inbox")
+        os.rename(src, target)
+        fsync_dir(self.inbox)
+        sidecar.unlink(missing_ok=True)
+        fsync_dir(self.failed)
+        return target
+
+    # ----------------------------------------------------------------------------------- attempts
+
+    def _attempts_path(self, item: WorkItem) -> Path:
+        return self.attempts_dir / f"{item.claim}.json"
+
+    def attempts(self, item: WorkItem) -> int:
+        try:
+            return int(json.loads(self._attempts_path(item).read_text())["attempts"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return 0
+
+    def bump_attempts(self, item: WorkItem) -> int:
+        """Count an attempt *before* it starts, so a crash during it is counted too (poison-pill guard)."""
+        n = self.attempts(item) + 1
+        durable_write(self._attempts_path(item), json.dumps({"attempts": n, "name": item.name}).encode())
+        return n
+
+    def clear_attempts(self, item: WorkItem) -> None:
+        self._attempts_path(item).unlink(missing_ok=True)
+
+    # ----------------------------------------------------------------------------------- counts
+
+    def counts(self) -> dict[str, int]:
+        def count(folder: Path, pred) -> int:
+            try:
+                return sum(1 for e in os.scandir(folder) if pred(e))
+            except FileNotFoundError:
+                return 0
+
+        return {
+            "inbox": len(self.inbox_candidates()),
+            "work": count(self.work, lambda e: not e.name.startswith(".") and e.is_file()),
+            "failed": count(self.failed, lambda e: e.name.endswith(ERROR_SUFFIX) and not e.name.startswith(".")),
+            "outbox": count(self.outbox, lambda e: e.name.endswith(RESULT_SUFFIX) and not e.name.startswith(".")),
+            "processed": sum(1 for _ in self.ledger.glob("*/*.json")) if self.ledger.is_dir() else 0,
+        }

@@ -1,0 +1,81 @@
+"""A stand-in pipeline for daemon tests that are about folders, signals and crashes, not models.
+
+The end-to-end tests in test_daemon.py use the real pipeline on the ``tiny_bundle`` fixture; this
+fake makes the lifecycle tests fast and deterministic. Behaviour is steered by markers in the test
+documents (test data, not patient text): ``#boom`` raises, ``#flaky`` raises on the first call per id,
+``#toolong`` raises InputError, ``#slow`` sleeps ``FAKE_SLOW_SECONDS`` (default 2).
+
+Run as a script, it is ``appliance`` with this pipeline swapped in: ``python tests/fakepipe.py run --config F``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from appliance import __version__  # noqa: E402
+from appliance.document import Document  # noqa: E402
+from appliance.errors import InputError  # noqa: E402
+from appliance.result import FeatureResult, ModelRef, Provenance, Result, Timings  # noqa: E402
+
+KEYS = ["pain", "fever", "seizures"]
+
+
+class FakePipeline:
+    def __init__(self, settings=None) -> None:
+        self.settings = settings
+        self.calls: list[str] = []
+        self._flaky_seen: set[str] = set()
+        self.closed = False
+
+    @classmethod
+    def load(cls, settings) -> "FakePipeline":
+        return cls(settings)
+
+    def describe(self) -> dict:
+        return {"task": "fake3", "task_version": "1", "strategy": "json", "prompt_hash": "0" * 64,
+                "models": [{"name": "fake", "role": "extractor", "bundle_hash": "f" * 64}]}
+
+    def close(self) -> None:
+        self.closed = True
+
+    def process(self, doc: Document) -> Result:
+        self.calls.append(doc.id)
+        log = os.environ.get("FAKE_CALL_LOG")
+        if log:
+            with open(log, "a") as f:
+                f.write(doc.id + "\n")
+        if "#slow" in doc.text:
+            time.sleep(float(os.environ.get("FAKE_SLOW_SECONDS", "2")))
+        if "#boom" in doc.text:
+            raise RuntimeError("model exploded")  # message must never reach logs or sidecars
+        if "#flaky" in doc.text and doc.id not in self._flaky_seen:
+            self._flaky_seen.add(doc.id)
+            raise RuntimeError("transient")
+        if "#toolong" in doc.text:
+            raise InputError("too_long", "document is longer than the limit")
+        feats = {k: FeatureResult(value=(k in doc.text), status="extracted", confidence=0.9) for k in KEYS}
+        return Result(
+            input_id=doc.id,
+            input_sha256=doc.content_hash,
+            source_name=doc.source_name,
+            language=doc.language or "en",
+            features=feats,
+            provenance=Provenance(app_version=__version__, task="fake3", task_version="1", prompt_hash="0" * 64,
+                                  strategy="json", models=[ModelRef(name="fake", role="extractor",
+                                                                    bundle_hash="f" * 64)]),
+            timings=Timings(),
+            metadata=doc.metadata,
+        )
+
+
+if __name__ == "__main__":
+    import appliance.daemon as daemon
+    from appliance.cli import main
+
+    daemon.default_loader = FakePipeline.load
+    sys.exit(main(sys.argv[1:]))
