@@ -35,7 +35,7 @@ from .result import Result
 from .settings import PipelineSettings
 from .state import LastError, ServiceStatus, utcnow, write_status
 from .store import FailureRecord, Store, WorkItem, result_key
-from .watcher import CHANGED, CLOSED, GONE, MOVED_IN, InboxWatcher, StabilityTracker
+from .watcher import CHANGED, CLOSED, CREATED, GONE, MOVED_IN, InboxWatcher, StabilityTracker
 
 log = logging.getLogger("appliance.daemon")
 
@@ -256,8 +256,10 @@ class Daemon:
         while True:
             if kind in (CLOSED, MOVED_IN):
                 self.tracker.complete(path)
-            elif kind == CHANGED:
+            elif kind == CHANGED:  # being written: wait for the close (or the long fallback)
                 self.tracker.touch(path, written=True)
+            elif kind == CREATED:  # created (or hard-linked): settles like a scanned file unless written to
+                self.tracker.touch(path, written=False)
             elif kind == GONE:
                 self.tracker.forget(path)
             try:

@@ -39,6 +39,7 @@ The rule matcher does its own, length-preserving, further folding (see ``applian
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 __all__ = ["normalize", "normalize_with_offsets", "is_persian", "PERSIAN_CODES", "ZWNJ"]
@@ -84,6 +85,14 @@ _PERSIAN = {
 }
 
 
+_TABLE = _COMMON
+_TABLE_FA = {**_COMMON, **_PERSIAN}
+_SPECIAL = re.compile("\r\n?|[" + "".join(re.escape(c) for c in _TABLE) + "]")
+_SPECIAL_FA = re.compile(
+    "\r\n?|[" + "".join(re.escape(c) for c in _TABLE_FA) + "\ufb50-\ufdff\ufe70-\ufefe]"
+)
+
+
 def is_persian(language: str | None, text: str = "") -> bool:
     """True for a Persian language code; with no code, when most letters are Arabic-script."""
     if language:
@@ -93,13 +102,6 @@ def is_persian(language: str | None, text: str = "") -> bool:
         return False
     arabic = sum(1 for c in letters if "\u0600" <= c <= "\u06ff" or "\ufb50" <= c <= "\ufeff")
     return arabic / len(letters) > 0.5
-
-
-def _presentation(ch: str) -> str | None:
-    o = ord(ch)
-    if 0xFB50 <= o <= 0xFDFF or 0xFE70 <= o <= 0xFEFF:
-        return unicodedata.normalize("NFKC", ch)
-    return None
 
 
 def _boundaryish(ch: str | None) -> bool:
@@ -113,33 +115,35 @@ def _boundaryish(ch: str | None) -> bool:
 def normalize_with_offsets(text: str, language: str | None = None) -> tuple[str, list[int]]:
     """Normalise ``text``; also return the map from normalised positions to original positions."""
     persian = is_persian(language, text)
-    table = {**_COMMON, **_PERSIAN} if persian else _COMMON
+    table = _TABLE_FA if persian else _TABLE
+    special = _SPECIAL_FA if persian else _SPECIAL
     out: list[str] = []
     offs: list[int] = []
-    n = len(text)
-    i = 0
-    while i < n:
-        ch = text[i]
-        if ch == "\r":
-            out.append("\n")
-            offs.append(i)
-            i += 2 if i + 1 < n and text[i + 1] == "\n" else 1
-            continue
-        rep = table.get(ch)
-        if rep is None and persian:
-            pres = _presentation(ch)
-            if pres is not None:
-                rep = "".join(table.get(c, c) for c in pres)
-        if rep is None:
-            rep = ch
-        for r in rep:
-            out.append(r)
-            offs.append(i)
-        i += 1
-    if persian and ZWNJ in out:
-        out, offs = _tidy_zwnj(out, offs)
-    offs.append(n)
-    return "".join(out), offs
+    pos = 0
+    for m in special.finditer(text):
+        i = m.start()
+        if i > pos:  # unchanged run: copy in bulk
+            out.append(text[pos:i])
+            offs.extend(range(pos, i))
+        ch = m.group()
+        if ch == "\r\n" or ch == "\r":
+            rep = "\n"
+        else:
+            rep = table.get(ch)
+            if rep is None:  # presentation form
+                rep = "".join(table.get(c, c) for c in unicodedata.normalize("NFKC", ch))
+        out.append(rep)
+        offs.extend([i] * len(rep))
+        pos = m.end()
+    if pos < len(text):
+        out.append(text[pos:])
+        offs.extend(range(pos, len(text)))
+    result = "".join(out)
+    if persian and ZWNJ in result:
+        chars, offs = _tidy_zwnj(list(result), offs)
+        result = "".join(chars)
+    offs.append(len(text))
+    return result, offs
 
 
 def _tidy_zwnj(chars: list[str], offs: list[int]) -> tuple[list[str], list[int]]:

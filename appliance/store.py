@@ -150,7 +150,9 @@ class Store:
     def remove_stale_temp(self) -> int:
         """Our own temp files left by a crash (never an integrator's: those live in the inbox)."""
         n = 0
-        for folder in (self.outbox, self.archive_dir, self.failed, self.state, self.ledger, self.attempts_dir):
+        folders = [self.outbox, self.archive_dir, self.failed, self.state, self.ledger, self.attempts_dir]
+        folders += [p for p in self.ledger.iterdir() if p.is_dir()] if self.ledger.is_dir() else []
+        for folder in folders:
             for p in folder.glob(f"{TMP_PREFIX}*"):
                 p.unlink(missing_ok=True)
                 n += 1
@@ -308,5 +310,5 @@ class Store:
             "work": count(self.work, lambda e: not e.name.startswith(".") and e.is_file()),
             "failed": count(self.failed, lambda e: e.name.endswith(ERROR_SUFFIX) and not e.name.startswith(".")),
             "outbox": count(self.outbox, lambda e: e.name.endswith(RESULT_SUFFIX) and not e.name.startswith(".")),
-            "processed": sum(1 for _ in self.ledger.glob("*/*.json")) if self.ledger.is_dir() else 0,
+            "processed": sum(1 for p in self.ledger.glob("*/*.json") if not p.name.startswith(".")),
         }

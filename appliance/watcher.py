@@ -107,14 +107,16 @@ class StabilityTracker:
             if sig != seen.signature:
                 seen.signature, seen.since = sig, now
                 continue
-            if now - seen.since >= seen.settle:
+            # An empty file is usually one whose writer has not written yet: give it the longer wait.
+            settle = self.write_settle if sig[0] == 0 else seen.settle
+            if now - seen.since >= settle:
                 del self._files[path]
                 out.append(path)
         return out
 
 
 # Event kinds the daemon understands.
-CLOSED, MOVED_IN, CHANGED, GONE = "closed", "moved_in", "changed", "gone"
+CLOSED, MOVED_IN, CREATED, CHANGED, GONE = "closed", "moved_in", "created", "changed", "gone"
 
 
 class InboxWatcher:
@@ -133,6 +135,15 @@ class InboxWatcher:
         except ImportError:  # pragma: no cover
             log.warning("event=watch_unavailable reason=no_watchdog")
             return False
+        try:
+            # Full events: a file renamed in from *outside* the inbox is reported as a move (not as a
+            # creation), so it is taken at once rather than after the write-settle fallback.
+            from watchdog.observers.inotify import InotifyObserver
+
+            def make_observer():
+                return InotifyObserver(generate_full_events=True)
+        except ImportError:  # pragma: no cover - not Linux
+            make_observer = Observer
 
         watcher = self
 
@@ -144,7 +155,7 @@ class InboxWatcher:
                     log.warning("event=watch_error error=%s", e.__class__.__name__)
 
         try:
-            observer = Observer()
+            observer = make_observer()
             observer.schedule(Handler(), str(self.inbox), recursive=False)
             observer.daemon = True
             observer.start()
@@ -155,6 +166,8 @@ class InboxWatcher:
         return True
 
     def _in_inbox(self, path: str) -> Path | None:
+        if not path:
+            return None
         p = Path(path)
         if Path(os.path.abspath(p.parent)) != self.inbox or is_ignored(p.name):
             return None
@@ -177,7 +190,9 @@ class InboxWatcher:
             return
         if kind == "closed":
             self.events.put((CLOSED, path))
-        elif kind in ("created", "modified"):
+        elif kind == "created":
+            self.events.put((CREATED, path))
+        elif kind == "modified":
             self.events.put((CHANGED, path))
         elif kind == "deleted":
             self.events.put((GONE, path))

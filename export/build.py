@@ -510,13 +510,28 @@ def export_bundle(
 
         # 3. fidelity
         fid: Fidelity | None = None
+        notes_parts = [notes] if notes else []
         facts = token_facts(hf_dir, bundle_dir, model_type, template)
         if fidelity:
             _say(progress, f"{name}: fidelity vs fp32 source")
             from .fidelity import gate
 
-            fid = gate(hf_dir, bundle_dir, precision=precision, needs_bos=facts.add_bos,
-                       min_top1=min_top1, force=force)
+            from . import FidelityError
+
+            try:
+                fid = gate(hf_dir, bundle_dir, precision=precision, needs_bos=facts.add_bos,
+                           min_top1=min_top1, force=force)
+            except FidelityError:
+                raise
+            except Exception as e:
+                if provider == "cpu":
+                    raise ExportError(f"fidelity measurement failed: {type(e).__name__}: {e}") from e
+                # A GPU build may not run on this machine's CPU provider: export it, say so.
+                notes_parts.append(f"fidelity not measured ({provider} bundle did not run on the CPU: "
+                                   f"{type(e).__name__})")
+            else:
+                if provider != "cpu":
+                    notes_parts.append(f"fidelity measured with the CPU provider on this {provider} bundle")
             progress.update(1)
 
         # 4. manifest
@@ -551,7 +566,7 @@ def export_bundle(
             tokens=facts,
             files=scan_files(bundle_dir),
             fidelity=fid,
-            notes=notes,
+            notes=" ".join(notes_parts) or None,
         )
         write_manifest(bundle_dir, manifest)
         verify_bundle(bundle_dir)

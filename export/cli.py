@@ -3,6 +3,7 @@
     appliance-export build SRC OUT [--precision int4] [--provider cpu] ...
     appliance-export default [--models-dir DIR] [--precision int8] [--wheel PATH]
     appliance-export tiny ARCH OUT            (a tiny random checkpoint, for tests)
+    appliance-export mt SRC OUT ...           (translation models; export/mt.py)
 
 Domain errors become one-line messages; ``APPLIANCE_DEBUG=1`` re-raises them.
 """
@@ -139,6 +140,17 @@ def tiny(arch: str, out: Path, seed: int) -> None:
     build_tiny_checkpoint(arch, out, seed=seed)
     click.echo(f"tiny {arch} checkpoint in {out}")
 
+
+def _register_optional() -> None:
+    """Commands other export modules define (``appliance-export mt`` from export/mt.py), when present."""
+    try:
+        from .mt import mt_command
+    except ImportError:
+        return
+    main.add_command(mt_command)
+
+
+_register_optional()
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

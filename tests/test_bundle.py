@@ -138,3 +138,68 @@ def test_content_hash_changes_with_any_file(bundle, tiny_bundle):
     assert m.content_hash == a
     changed = m.model_copy(update={"files": [*m.files[:-1], m.files[-1].model_copy(update={"sha256": "f" * 64})]})
     assert changed.content_hash != a
+
+
+# --- catalogue and `appliance models` -------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_catalogue_package_copy_matches_repository():
+    from appliance.catalogue import packaged_catalogue_path
+
+    assert packaged_catalogue_path().read_bytes() == (REPO / "models" / "catalogue.toml").read_bytes(), (
+        "appliance/catalogue.toml differs from models/catalogue.toml: copy models/catalogue.toml over it"
+    )
+
+
+def test_catalogue_loads_with_the_study_models():
+    from appliance.catalogue import load_catalogue
+
+    cat = load_catalogue()
+    ids = {m.id for m in cat.models}
+    assert {"qwen2.5-7b-instruct", "qwen2.5-1.5b-instruct", "llama-3.1-8b-instruct", "llama-3.2-3b-instruct",
+            "gemma-3-1b-it", "aya-expanse-8b", "smollm2-135m-instruct"} <= ids
+    assert cat.default.id == DEFAULT_BUNDLE and cat.default.precision == "int8"
+    assert any(m.kind == "seq2seq" and m.role == "translator" for m in cat.models)
+    assert cat.get("aya-expanse-8b").role == "translator"
+    assert cat.get("qwen2.5-7b-instruct").study["macro_f1"] == 0.899
+
+
+def test_catalogue_errors_name_the_field(tmp_path):
+    from appliance.catalogue import load_catalogue
+    from appliance.errors import ConfigError
+
+    bad = tmp_path / "c.toml"
+    bad.write_text('schema_version = 1\n[[model]]\nid = "x"\n')
+    with pytest.raises(ConfigError, match="invalid catalogue at 'model.0"):
+        load_catalogue(bad)
+
+
+def test_models_list_and_verify_cli(bundle, tmp_path):
+    from click.testing import CliRunner
+
+    from appliance.cli import main
+
+    models_dir = tmp_path / "models"
+    models_dir.mkdir()
+    shutil.copytree(bundle, models_dir / "tiny")
+    runner = CliRunner()
+    r = runner.invoke(main, ["models", "list", "--models-dir", str(models_dir)])
+    assert r.exit_code == 0, r.output
+    assert "qwen2.5-7b-instruct" in r.output and "appliance-export default" in r.output
+    assert "tiny" in r.output and "not in catalogue; installed int4/cpu" in r.output
+
+    r = runner.invoke(main, ["models", "verify", "tiny", "--models-dir", str(models_dir)])
+    assert r.exit_code == 0 and "OK" in r.output, r.output
+
+    data = models_dir / "tiny" / "model.onnx.data"
+    raw = bytearray(data.read_bytes())
+    raw[100] ^= 0xFF
+    data.write_bytes(bytes(raw))
+    r = runner.invoke(main, ["models", "verify", "tiny", "--models-dir", str(models_dir)])
+    assert r.exit_code == 1
+    assert "Error:" in r.output and "'model.onnx.data'" in r.output and "Traceback" not in r.output
+
+    r = runner.invoke(main, ["models", "verify", "--models-dir", str(models_dir)])
+    assert r.exit_code == 1 and "appliance-export default" in r.output

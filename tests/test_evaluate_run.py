@@ -327,10 +327,17 @@ def test_cli_evaluate_compare_calibrate(tmp_path, data, monkeypatch):
                               "--out", str(tmp_path / "cmp")])
     assert r.exit_code == 0, r.output
     assert "B − A" in r.output and (tmp_path / "cmp" / "compare.json").is_file()
+    # Narrow the report to the test split (all cached): calibration still finds the dev predictions.
+    r = cli.invoke(cli_main, ["evaluate", "--data", str(data), "--task", TASK, "--out", str(out), "--split", "test",
+                              "--bootstrap", "20", "--no-progress", "--no-plot"])
+    assert r.exit_code == 0 and "0 processed" in r.output, r.output
     r = cli.invoke(cli_main, ["evaluate", "calibrate", str(out), "--objective", "mcc", "--out",
                               str(tmp_path / "t.json"), "--bootstrap", "20"])
     assert r.exit_code == 0, r.output
     assert (tmp_path / "t.json").is_file() and (tmp_path / "t.calibration.json").is_file()
+    cal = json.loads((tmp_path / "t.calibration.json").read_text())
+    n_dev = sum(split_of(d.id) == "dev" for d in load_labelled(data))
+    assert cal["dev_documents"] == n_dev and cal["test"]["documents"] == 60 - n_dev
     r = cli.invoke(cli_main, ["evaluate", "--task", TASK])
     assert r.exit_code != 0 and "--data" in r.output
     r = cli.invoke(cli_main, ["evaluate", "compare", str(tmp_path / "nowhere"), str(out)])

@@ -8,22 +8,7 @@ from pathlib import Path
 import click
 
 from ..errors import InputError
-
-
-def _translate_policy(values: tuple[str, ...]) -> dict[str, str] | None:
-    if not values:
-        return None
-    policies = ("never", "always", "auto")
-    out: dict[str, str] = {"en": "never"}
-    for v in values:
-        lang, sep, policy = v.rpartition("=")
-        if not sep:
-            lang, policy = "*", v
-        if policy not in policies or (sep and not lang):
-            raise click.BadParameter(f"'{v}': use POLICY or LANG=POLICY with POLICY one of {', '.join(policies)}",
-                                     param_hint="--translate")
-        out[lang] = policy
-    return out
+from .extract import pipeline_options, settings_from_options
 
 
 def _default_out(data: Path, task: str, strategy: str, model: str | None) -> Path:
@@ -53,12 +38,7 @@ def _headline(run: dict) -> list[str]:
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--data", type=click.Path(dir_okay=False, path_type=Path),
               help="Labelled JSONL: id, text, language, labels {feature: true/false} (extra fields ignored).")
-@click.option("--task", "task", help="Built-in task name or task file (required to evaluate).")
-@click.option("--model", "model", help="Extractor bundle name or folder (default: the embedded default model).")
-@click.option("--models-dir", type=click.Path(file_okay=False, path_type=Path), help="Folder holding bundles.")
-@click.option("--strategy", type=click.Choice(["json", "evidence", "rules"]), default="json", show_default=True)
-@click.option("--translate", "translate", multiple=True, metavar="POLICY|LANG=POLICY",
-              help="Translation policy (never, always, auto) for all languages or one; repeatable.")
+@pipeline_options
 @click.option("--split", type=click.Choice(["dev", "test", "all"]), default="all", show_default=True,
               help="Fixed split by sha256 of the id (70 % dev / 30 % test). Report figures from 'test'.")
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path),
@@ -69,12 +49,11 @@ def _headline(run: dict) -> list[str]:
 @click.option("--bootstrap", "replicates", type=click.IntRange(min=0), default=1000, show_default=True,
               help="Bootstrap replicates for the 95 % intervals (0: none).")
 @click.option("--seed", type=int, default=20260101, show_default=True, help="Bootstrap seed.")
-@click.option("--threads", type=click.IntRange(min=0), help="Inference threads (0: onnxruntime's choice).")
 @click.option("--no-plot", is_flag=True, help="Skip report.png.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr.")
 @click.pass_context
-def evaluate(ctx: click.Context, data, task, model, models_dir, strategy, translate, split, out, limit,
-             no_baseline, replicates, seed, threads, no_plot, progress) -> None:
+def evaluate(ctx: click.Context, data, task, strategy, extractor, models_dir, translate_policy, translator, threads,
+             no_prefix_reuse, split, out, limit, no_baseline, replicates, seed, no_plot, progress) -> None:
     """Measure the pipeline on a labelled set, next to the rule baseline and the published study.
 
     \b
@@ -84,23 +63,15 @@ def evaluate(ctx: click.Context, data, task, model, models_dir, strategy, transl
     """
     if ctx.invoked_subcommand is not None:
         return
-    if data is None or task is None:
+    if data is None or ctx.get_parameter_source("task") is click.core.ParameterSource.DEFAULT:
+        # --task is required here: a default task that merely shares a feature or two with the labels
+        # would quietly evaluate the wrong thing.
         raise click.UsageError("evaluate needs --data and --task (or a sub-command: compare, calibrate)")
     from ..evaluate import evaluate as run_evaluation
-    from ..settings import PipelineSettings
 
-    fields: dict = {"task": task, "strategy": strategy}
-    if model:
-        fields["extractor"] = model
-    if models_dir:
-        fields["models_dir"] = models_dir
-    if threads is not None:
-        fields["threads"] = threads
-    policy = _translate_policy(translate)
-    if policy:
-        fields["translate"] = policy
-    settings = PipelineSettings(**fields)
-    out = out or _default_out(data, task, strategy, model or settings.extractor)
+    settings = settings_from_options(task, strategy, extractor, models_dir, translate_policy, translator, threads,
+                                     no_prefix_reuse)
+    out = out or _default_out(data, task, strategy, settings.extractor)
     outcome = run_evaluation(
         data, settings, out, split=split, limit=limit, baseline=not no_baseline, replicates=replicates,
         seed=seed, progress=progress, plot=not no_plot,
@@ -167,7 +138,7 @@ def calibrate(run: str, objective: str, target_sensitivity: float, task: str | N
 
     if out.exists() and out.is_dir():
         raise InputError("bad_out", f"{out} is a folder: --out names the task file to write")
-    result = calibrate_run(load_run(run), objective=objective, target_sensitivity=target_sensitivity,
+    result = calibrate_run(load_run(run, cached=True), objective=objective, target_sensitivity=target_sensitivity,
                            task=task, out=out, replicates=replicates, seed=seed)
     side = out.with_name(out.stem + ".calibration.json")
     side.write_text(json.dumps(result.report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

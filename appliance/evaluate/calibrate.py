@@ -140,7 +140,13 @@ def calibrate_run(
         raise InputError("no_dev", f"{run.dir}: no development-split documents: run evaluate with --split all or dev")
     if not np.isfinite(dev.score).any():
         raise InputError("no_scores", f"{run.dir}: the predictions carry no scores (P(true)) to calibrate")
-    base = load_task(task or run.report["task"]["name"])
+    base = load_task(task or (run.run.get("settings") or {}).get("task") or run.report["task"]["name"])
+    notes: list[str] = []
+    if base.content_hash != run.report["task"].get("sha256"):
+        notes.append("the task differs from the one the run was evaluated with (thresholds are copied by key)")
+    missing = [k for k in a.keys if k not in base.keys]
+    if missing:
+        raise InputError("task_mismatch", f"task '{base.name}' lacks the run's features: {', '.join(missing)}")
     choices = fit_thresholds(dev, base, objective=objective, target_sensitivity=target_sensitivity)
     thresholds = {k: c.threshold for k, c in choices.items()}
     tuned = base.with_thresholds(thresholds)
@@ -161,6 +167,7 @@ def calibrate_run(
         "dev_documents": dev.n,
         "thresholds": {k: asdict(c) for k, c in choices.items()},
         "test": effect,
+        "notes": notes,
     }
     return CalibrationOutcome(task=tuned, choices=choices, report=report)
 
@@ -196,4 +203,5 @@ def render_calibration(report: dict[str, Any]) -> str:
         out.append("")
     else:
         out += ["No test-split documents in this run: evaluate with `--split all` to measure the effect.", ""]
+    out += [f"Note: {n}" for n in report.get("notes") or []]
     return "\n".join(out)

@@ -33,8 +33,8 @@ def _align(a: RunArrays, b: RunArrays) -> tuple[RunArrays, RunArrays, int]:
     common = sorted(set(a.ids) & set(b.ids))
     if not common:
         raise InputError("no_common_documents", "the two runs share no documents")
-    ca, cb = set(common), set(common)
-    sa, sb = a.subset([i in ca for i in a.ids]), b.subset([i in cb for i in b.ids])
+    keep = set(common)
+    sa, sb = a.subset([i in keep for i in a.ids]), b.subset([i in keep for i in b.ids])
     keys = [k for k in a.keys if k in b.keys]
     if not keys:
         raise InputError("no_common_features", "the two runs share no features")

@@ -180,7 +180,7 @@ def write_plot(report: dict[str, Any], arrays: dict[str, RunArrays], path: Path)
                 if auc is None or not m.any():
                     continue
                 fpr, tpr, _ = roc_curve(a.y[m, j], a.score[m, j])
-                roc_ax.plot(fpr, tpr, linewidth=1, label=f"{k} {auc:.2f}")
+                roc_ax.plot(fpr, tpr, linewidth=1, label=f"{k} {auc:.2f}", color=plt.cm.tab20(j % 20))
                 plotted += 1
         roc_ax.plot([0, 1], [0, 1], color="0.7", linestyle="--", linewidth=0.8)
         roc_ax.set_xlabel("1 − specificity", fontsize=8)

@@ -38,7 +38,10 @@ def parse_spec(spec: str | Path) -> tuple[Path, str]:
     return Path(s), "run"
 
 
-def load_run(spec: str | Path) -> LoadedRun:
+def load_run(spec: str | Path, *, cached: bool = False) -> LoadedRun:
+    """The run named by ``spec``: the documents of its report, or with ``cached=True`` every document of
+    the labelled file that has a cached prediction of this run's pipeline (calibration uses this, so a
+    folder whose report was narrowed to ``--split test`` still offers its development predictions)."""
     folder, name = parse_spec(spec)
     report_path = folder / "report.json"
     if not report_path.is_file():
@@ -52,14 +55,16 @@ def load_run(spec: str | Path) -> LoadedRun:
     if not docs_path.is_file():
         raise InputError("not_a_run", f"{folder}: {DOCUMENTS_FILE} is missing")
     docs = [json.loads(line) for line in docs_path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    if len(docs) != (report.get("documents") or {}).get("evaluated"):
+    evaluated = [d for d in docs if d.get("evaluated", True)]
+    if len(evaluated) != (report.get("documents") or {}).get("evaluated"):
         raise InputError("inconsistent_run", f"{folder}: {DOCUMENTS_FILE} does not match report.json: run evaluate again")
-    want = {(d["id"], d["text_sha256"]) for d in docs}
+    want = {(d["id"], d["text_sha256"]) for d in (docs if cached else evaluated)}
     records = {
         r["id"]: r
         for r in iter_records(folder / run["predictions"])
         if r["pipeline"] == run["fingerprint"] and (r["id"], r["text_sha256"]) in want
     }
+    docs = [d for d in docs if d["id"] in records] if cached else evaluated
     keys = list(report["task"]["features"])
     arrays = build_arrays([(d["id"], d["split"], d["labels"]) for d in docs], records, keys)
     return LoadedRun(dir=folder, name=name, report=report, run=run, arrays=arrays)

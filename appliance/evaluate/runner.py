@@ -84,12 +84,14 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def write_documents(path: Path, docs: Sequence[LabelledDocument], keys: Sequence[str]) -> None:
-    """What the report was computed on (ids, split, text hashes, labels): ``compare``/``calibrate`` read it."""
+def write_documents(path: Path, all_docs: Sequence[LabelledDocument], evaluated: set[str], keys: Sequence[str]) -> None:
+    """Every document of the labelled file (id, split, text hash, labels; ``evaluated`` marks the ones in
+    the report). ``compare`` reads the evaluated ones; ``calibrate`` may use any with cached predictions."""
     lines = [
         json.dumps({"id": d.id, "split": d.split, "text_sha256": d.text_sha256, "language": d.language,
-                    "labels": {k: d.labels.get(k) for k in keys}}, sort_keys=True, ensure_ascii=False)
-        for d in sorted(docs, key=lambda d: d.id)
+                    "evaluated": d.id in evaluated, "labels": {k: d.labels.get(k) for k in keys}},
+                   sort_keys=True, ensure_ascii=False)
+        for d in sorted(all_docs, key=lambda d: d.id)
     ]
     _write_atomic(path, "\n".join(lines) + "\n")
 
@@ -178,7 +180,10 @@ def evaluate(
     runs: list[tuple[str, PipelineSettings]] = [("run", settings)]
     notes: list[str] = []
     if baseline and settings.strategy != "rules":
-        runs.append(("baseline", settings.model_copy(update={"strategy": "rules"})))
+        # The baseline reads the original text (no translator): the same reference for native and
+        # translated runs, and the rules carry their own per-language lexicons.
+        runs.append(("baseline", settings.model_copy(
+            update={"strategy": "rules", "translator": None, "translate": {"*": "never"}})))
     elif baseline:
         notes.append("the run itself is the rule baseline: no separate baseline")
 
@@ -225,7 +230,7 @@ def evaluate(
     if split == "all":
         notes.append("split 'all' includes the development split: report figures from '--split test'")
     outcome.report = report
-    write_documents(out / DOCUMENTS_FILE, docs, keys)
+    write_documents(out / DOCUMENTS_FILE, all_docs, {d.id for d in docs}, keys)
     outcome.files.update(write_report(report, out, outcome.arrays, plot=plot, notes=notes))
     return outcome
 

@@ -13,6 +13,12 @@ Two things are kept out, only for the duration of the import:
   ``import quickumls`` elsewhere still works.
 
 Nothing is blocked if the module is already imported by someone else (we never unload anything).
+
+One medspaCy bug is patched after import: ``medspacy.util.tuple_overlaps`` (as used by ConText's
+``limit_scope`` / ``modifies``) misses the case where the second span strictly contains the first, so
+a sentence-wide TERMINATE ("but") never cut a negation's scope that ended before the sentence did:
+"no vomiting but constipation and weight loss" negated constipation. The replacement is the plain
+interval test for non-empty spans.
 """
 
 from __future__ import annotations
@@ -33,6 +39,11 @@ class _Block(importlib.abc.MetaPathFinder):
         if name.split(".", 1)[0] in _BLOCKED:
             raise ModuleNotFoundError(f"No module named '{name}' (kept out of the appliance runtime)", name=name)
         return None
+
+
+def _overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    """True when the non-empty token spans ``a`` and ``b`` share a token."""
+    return a[0] < a[1] and b[0] < b[1] and a[0] < b[1] and b[0] < a[1]
 
 
 def modules() -> dict[str, Any]:
@@ -60,6 +71,9 @@ def modules() -> dict[str, Any]:
             sys.meta_path.remove(block)
             if stubbed and getattr(sys.modules.get("quickumls"), "__file__", None) is None:
                 sys.modules.pop("quickumls", None)
+        import medspacy.context.context_modifier as _cm
+
+        _cm.tuple_overlaps = _overlaps
         _loaded.update(
             spacy=spacy,
             Language=Language,

@@ -170,9 +170,17 @@ _END = re.compile(r"[.!?؟…]+[\"'”’»)\]]*(?=\s)")
 _Q_END = re.compile(r"[?؟][\"'”’»)\]]*\s*$")
 _TERMINAL = re.compile(r"[.!?؟…][\"'”’»)\]]*\s*$")
 _Q_OPENERS = re.compile(
-    r"^(?:(?:and|so|um|uh|okay|ok|now|also|well)\s*,?\s+)*"
+    r"^(?:(?:and|so|um|uh|okay|ok|now|also|well|yeah|alright|right|hmm|oh|but|then|and then|all right)\s*,?\s+)*"
     r"(?:do|does|did|are|is|was|were|have|has|had|any|anything|can|could|would|will|how|what|when|where|"
     r"which|who|why|ever)\b",
+    re.IGNORECASE,
+)
+# Where a question starts inside an unpunctuated run ("okay i see that how is the pain are you ...").
+_Q_CUE = re.compile(
+    r"\b(?:(?:how|what|when|where|which|why)\s+(?:about|is|are|was|were|do|does|did|have|has|can|could|would|will)\b"
+    r"|(?<!\bthat )(?<!\bthis )(?<!\bwhat )(?:do|does|did|are|is|was|were|have|has|can|could|will|would)\s+"
+    r"(?:you|it|they|he|she|there|your|we|that|this)\b"
+    r"|any\s+other\b|anything\s+else\b)",
     re.IGNORECASE,
 )
 _Q_TAIL = re.compile(r"(?:\bor\s+not|یا\s+نه|یا\s+خیر)\s*[.!]?\s*$", re.IGNORECASE)
@@ -231,8 +239,19 @@ def _split_region(text: str, start: int, end: int) -> list[tuple[int, int]]:
             pieces.append((ls + cur, ls + m.end()))
             cur = m.end()
         pieces.append((ls + cur, le))
-    out: list[tuple[int, int]] = []
+    # 3) unpunctuated speech: a question cue after the start splits statement | question
+    split: list[tuple[int, int]] = []
     for s, e in pieces:
+        seg = region[s:e]
+        if not _TERMINAL.search(seg) and not _Q_OPENERS.match(seg.strip()):
+            m = _Q_CUE.search(seg)
+            if m and seg[: m.start()].strip():
+                split.append((s, s + m.start()))
+                split.append((s + m.start(), e))
+                continue
+        split.append((s, e))
+    out: list[tuple[int, int]] = []
+    for s, e in split:
         seg = region[s:e]
         lead = len(seg) - len(seg.lstrip())
         trail = len(seg) - len(seg.rstrip())
@@ -334,8 +353,22 @@ _NO_PHRASES = (
 _WORDS = re.compile(r"[\w'’\-]+|[^\w\s]")
 
 
+_STRONG_NO = re.compile(
+    r"\b(?:none of (?:those|these|that|them)|nothing like that|no to all|not that i(?:'ve| have) noticed)\b"
+    r"|(?:^|\s)(?:هیچکدام|هیچ کدام)(?:\s|$)",
+    re.IGNORECASE,
+)
+
+
 def answer_polarity(sentence: str) -> Literal["yes", "no"] | None:
     """'yes' / 'no' from the first words of an answer; None when it is neither."""
+    first = _first_polarity(sentence)
+    if first != "no" and _STRONG_NO.search(sentence.replace("\u200c", " ")):
+        return "no"
+    return first
+
+
+def _first_polarity(sentence: str) -> Literal["yes", "no"] | None:
     words = [w.lower().replace("’", "'") for w in _WORDS.findall(sentence.replace("\u200c", " "))]
     words = [w for w in words if re.match(r"[\w']", w)]
     i = 0

@@ -1,0 +1,547 @@
+"""The drop-folder daemon.
+
+* In-process tests drive ``Daemon.step()`` with a fake pipeline (tests/fakepipe.py): fast and exact.
+* Subprocess tests run the real CLI (``python tests/fakepipe.py run`` = ``appliance run`` with the fake
+  pipeline swapped in) for signals and SIGKILL crash recovery.
+* End-to-end tests run ``appliance run`` itself on the real tiny INT4 bundle (``tiny_bundle``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from appliance import crypto
+from appliance.config import load_config
+from appliance.daemon import Daemon
+from appliance.docsync import result_schema
+from appliance.result import Result
+from appliance.state import read_status
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fakepipe import FakePipeline  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+FAKE = Path(__file__).resolve().parent / "fakepipe.py"
+_SCRIPT = Path(sys.executable).parent / "appliance"  # the installed console script: `appliance run`
+APPLIANCE = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-c", "from appliance.cli import main; main()"]
+SECRET = "PATIENT-SECRET-7f3a"  # stands in for patient text: must never leave the encrypted files
+
+
+# ------------------------------------------------------------------------------------------ helpers
+
+
+class Env:
+    def __init__(self, tmp_path: Path, **sections) -> None:
+        self.root = tmp_path / "data"
+        self.secret, self.public = crypto.generate_identity()
+        self.key = tmp_path / "identity.txt"
+        crypto.write_identity_file(self.key, crypto.identity_file_text(self.secret, self.public))
+        self.identities = crypto.load_identities(self.key)
+        conf = {
+            "paths": {"root": str(self.root)},
+            "recipients": {"keys": [self.public]},
+            "watch": {"settle_seconds": 0.3, "write_settle_seconds": 3.0, "rescan_seconds": 0.5,
+                      "tick_seconds": 0.05},
+            "retries": {"max_attempts": 3, "backoff_seconds": 0.05, "backoff_max_seconds": 0.2},
+            "service": {"status_interval_seconds": 0.2, "log_format": "json"},
+        }
+        for name, values in sections.items():
+            conf.setdefault(name, {}).update(values)
+        import tomli_w
+
+        self.config = tmp_path / "config.toml"
+        self.config.write_text(tomli_w.dumps(conf))
+        for d in ("inbox", "work", "outbox", "failed", "archive", "state"):
+            (self.root / d).mkdir(parents=True, exist_ok=True)
+
+    def __getattr__(self, name: str) -> Path:
+        if name in ("inbox", "work", "outbox", "failed", "archive", "state"):
+            return self.root / name
+        raise AttributeError(name)
+
+    def drop(self, name: str, content: str | bytes) -> Path:
+        """Write under a hidden temp name, then rename into place (the recommended way)."""
+        data = content.encode() if isinstance(content, str) else content
+        tmp = self.inbox / f".{name}.tmp"
+        tmp.write_bytes(data)
+        os.rename(tmp, self.inbox / name)
+        return self.inbox / name
+
+    def results(self) -> dict[str, dict]:
+        out = {}
+        for p in sorted(self.outbox.glob("*.json.age")):
+            out[p.name] = json.loads(crypto.decrypt(p.read_bytes(), self.identities))
+        return out
+
+    def failures(self) -> dict[str, dict]:
+        return {p.name[: -len(".error.json")]: json.loads(p.read_text()) for p in self.failed.glob("*.error.json")}
+
+    def files(self, folder: str) -> list[str]:
+        return sorted(p.name for p in (self.root / folder).iterdir() if not p.name.startswith("."))
+
+
+def wait_for(pred, timeout: float = 20.0, interval: float = 0.05, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = pred()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def daemon(env: Env, pipeline: FakePipeline | None = None) -> Daemon:
+    pipe = pipeline or FakePipeline()
+    d = Daemon(load_config(env.config, env={}), loader=lambda s: pipe, notifier=lambda m: None)
+    d.start()
+    return d
+
+
+def run_until(d: Daemon, pred, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not d.step():
+            d._drain_events(0.02)
+            d._rescan()
+        if pred():
+            return
+    raise AssertionError("daemon did not reach the expected state")
+
+
+def assert_no_secret(env: Env, *texts: str) -> None:
+    """Patient text appears nowhere in plaintext: not in the outbox, archive, state, sidecars, or logs."""
+    for folder in ("outbox", "archive", "state"):
+        for p in (env.root / folder).rglob("*"):
+            if p.is_file():
+                assert SECRET.encode() not in p.read_bytes(), p
+    for p in env.failed.glob("*.error.json"):
+        assert SECRET not in p.read_text(), p
+    for t in texts:
+        assert SECRET not in t
+
+
+# ------------------------------------------------------------------------------------------ in-process
+
+
+def test_happy_path_result_is_encrypted_valid_and_input_removed(tmp_path):
+    env = Env(tmp_path)
+    env.drop("call-1.txt", f"pain and fever {SECRET}")
+    env.drop("call-2.json", json.dumps({"id": "c2", "language": "fa", "text": f"seizures {SECRET}",
+                                        "metadata": {"site": "north"}}))
+    d = daemon(env)
+    run_until(d, lambda: len(env.files("outbox")) == 2)
+    results = env.results()
+    assert set(results) == {f"call-1.{_sha('pain and fever ' + SECRET)[:16]}.json.age",
+                            f"c2.{_sha(json.dumps({'id': 'c2', 'language': 'fa', 'text': f'seizures {SECRET}', 'metadata': {'site': 'north'}}))[:16]}.json.age"}
+    by_id = {r["input_id"]: r for r in results.values()}
+    assert by_id["call-1"]["features"]["pain"]["value"] is True
+    assert by_id["c2"]["metadata"] == {"site": "north"} and by_id["c2"]["language"] == "fa"
+    import jsonschema
+
+    for r in results.values():
+        Result.model_validate(r)
+        jsonschema.validate(r, result_schema())
+    assert env.files("inbox") == [] and env.files("work") == []
+    assert env.files("archive") == []  # retention: delete
+    assert_no_secret(env)
+    st = read_status(env.state)
+    assert st.processed == 2 and st.failed == 0 and st.state == "ready"
+    assert st.models["task"] == "fake3"
+
+
+def _sha(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_duplicates_yield_one_result_even_after_the_outbox_is_emptied(tmp_path):
+    env = Env(tmp_path)
+    pipe = FakePipeline()
+    d = daemon(env, pipe)
+    env.drop("a.txt", "pain")
+    run_until(d, lambda: len(env.files("outbox")) == 1)
+    env.drop("a.txt", "pain")
+    run_until(d, lambda: env.files("inbox") == [] and env.files("work") == [] and d.status.duplicates == 1)
+    for p in env.outbox.iterdir():  # the integrator collects results
+        p.unlink()
+    env.drop("a.txt", "pain")
+    run_until(d, lambda: d.status.duplicates == 2)
+    assert pipe.calls == ["a"] and env.files("outbox") == []
+    env.drop("a.txt", "pain, corrected")  # same id, new content: a new result
+    run_until(d, lambda: len(env.files("outbox")) == 1)
+    assert pipe.calls == ["a", "a"]
+
+
+def test_bad_inputs_fail_with_reason_while_good_ones_flow(tmp_path):
+    env = Env(tmp_path, limits={"max_file_bytes": 200})
+    d = daemon(env)
+    env.drop("utf16.txt", "hello".encode("utf-16"))
+    env.drop("bin.txt", b"\x00\x01\x02binary")
+    env.drop("empty.txt", b"   \n")
+    env.drop("big.txt", "x" * 300)
+    env.drop("bad.json", '{"id": 3, "text": "x"}')
+    env.drop("notes.docx", b"PK\x03\x04")
+    env.drop("boom.txt", f"#boom {SECRET}")
+    env.drop("long.txt", "#toolong")
+    env.drop("good.txt", "fever")
+    run_until(d, lambda: len(env.failures()) == 8 and len(env.files("outbox")) == 1, timeout=15)
+    reasons = {name: f["reason"] for name, f in env.failures().items()}
+    assert reasons == {
+        "utf16.txt": "utf16", "bin.txt": "binary", "empty.txt": "whitespace_only", "big.txt": "too_large",
+        "bad.json": "json_field", "notes.docx": "unsupported_type", "boom.txt": "pipeline_error",
+        "long.txt": "too_long",
+    }
+    boom = env.failures()["boom.txt"]
+    assert boom["exception"] == "RuntimeError" and boom["attempts"] == 3 and boom["detail"] is None
+    assert boom["input_sha256"] == _sha(f"#boom {SECRET}")
+    assert (env.failed / "boom.txt").read_text() == f"#boom {SECRET}"  # the input itself is kept intact
+    assert env.failures()["big.txt"]["input_bytes"] == 300
+    assert env.files("work") == [] and env.files("inbox") == []
+    assert d.status.failed == 8 and d.status.processed == 1
+    assert_no_secret(env)
+
+
+def test_transient_failure_is_retried(tmp_path):
+    env = Env(tmp_path)
+    pipe = FakePipeline()
+    d = daemon(env, pipe)
+    env.drop("f.txt", "#flaky")
+    run_until(d, lambda: len(env.files("outbox")) == 1)
+    assert pipe.calls == ["f", "f"] and d.status.retries == 1 and env.failures() == {}
+
+
+def test_archive_retention_keeps_encrypted_input(tmp_path):
+    env = Env(tmp_path, retention={"on_success": "archive"})
+    d = daemon(env)
+    env.drop("a.txt", f"pain {SECRET}")
+    run_until(d, lambda: len(env.files("archive")) == 1)
+    (arch,) = env.archive.iterdir()
+    assert arch.name.endswith(".txt.age")
+    assert crypto.decrypt(arch.read_bytes(), env.identities) == f"pain {SECRET}".encode()
+    assert env.files("work") == []
+    assert_no_secret(env)
+
+
+def test_recovery_of_work_left_by_a_crash(tmp_path):
+    env = Env(tmp_path)
+    pipe = FakePipeline()
+    d = daemon(env, pipe)
+    env.drop("y.txt", "fever")
+    run_until(d, lambda: len(env.files("outbox")) == 1)
+    key_y = env.files("outbox")[0][: -len(".json.age")]
+    # left by a crash: (1) x claimed, never processed; (2) y's result written, ledger and cleanup not done
+    (env.work / "1a~x.txt").write_text("pain")
+    d.store.ledger_path(key_y).unlink()
+    (env.work / "1b~y.txt").write_text("fever")
+    assert pipe.calls == ["y"]
+    d2 = daemon(env, pipe)
+    run_until(d2, lambda: env.files("work") == [] and len(env.files("outbox")) == 2)
+    assert pipe.calls == ["y", "x"]  # y did not run twice
+    assert d2.status.recovered == 1 and d2.status.duplicates == 0 and d2.status.processed == 1
+    assert d2.store.ledger_path(key_y).exists()
+
+
+def test_crash_loop_ends_in_failed(tmp_path):
+    env = Env(tmp_path)
+    d = daemon(env)
+    item_path = env.work / "1c~poison.txt"
+    item_path.write_text("pain")
+    from appliance.store import WorkItem
+
+    item = WorkItem(path=item_path, name="poison.txt", claim="1c")
+    for _ in range(3):  # three attempts that each "crashed" (started, never finished)
+        d.store.bump_attempts(item)
+    d2 = daemon(env)
+    run_until(d2, lambda: env.failures() != {})
+    rec = env.failures()["poison.txt"]
+    assert rec["reason"] == "interrupted" and rec["attempts"] == 3
+
+
+def test_refuses_to_start_without_recipients(tmp_path):
+    from appliance.errors import ConfigError
+
+    env = Env(tmp_path, recipients={"keys": []})
+    with pytest.raises(ConfigError, match="no recipients"):
+        daemon(env)
+
+
+def test_same_file_system_check(tmp_path):
+    from appliance.store import StoreError
+
+    if not Path("/dev/shm").is_dir() or os.stat("/dev/shm").st_dev == os.stat(tmp_path).st_dev:
+        pytest.skip("needs a second file system")
+    env = Env(tmp_path)
+    import tomli_w
+
+    shm = Path(f"/dev/shm/appliance-test-{os.getpid()}")
+    try:
+        conf = {"paths": {"root": str(env.root), "failed": str(shm)}, "recipients": {"keys": [env.public]}}
+        env.config.write_text(tomli_w.dumps(conf))
+        with pytest.raises(StoreError, match="different file systems"):
+            daemon(env)
+    finally:
+        shutil.rmtree(shm, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------------------ subprocess
+
+
+class Proc:
+    def __init__(self, env: Env, cmd: list[str], extra_env: dict | None = None) -> None:
+        self.log = env.root.parent / f"daemon-{time.monotonic_ns()}.log"
+        self._fh = open(self.log, "wb")
+        e = {**os.environ, "PYTHONUNBUFFERED": "1", **(extra_env or {})}
+        e.pop("NOTIFY_SOCKET", None)
+        self.p = subprocess.Popen(cmd + ["run", "--config", str(env.config)], stdout=self._fh, stderr=subprocess.STDOUT,
+                                  env=e, cwd=str(REPO))
+        self.env = env
+
+    def events(self) -> list[dict]:
+        out = []
+        for line in self.log.read_text(errors="replace").splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                pass
+        return out
+
+    def wait_event(self, name: str, timeout: float = 60.0, count: int = 1) -> dict:
+        def ok():
+            if self.p.poll() is not None:
+                raise AssertionError(f"daemon exited ({self.p.returncode}): {self.log.read_text()[-3000:]}")
+            evs = [e for e in self.events() if e.get("event") == name]
+            return evs[count - 1] if len(evs) >= count else None
+
+        return wait_for(ok, timeout, what=f"event {name}")
+
+    def stop(self, timeout: float = 30.0) -> int:
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+        try:
+            return self.p.wait(timeout)
+        finally:
+            self._fh.close()
+
+    def kill(self) -> None:
+        self.p.kill()
+        self.p.wait(10)
+        self._fh.close()
+
+
+def fake(env: Env, **extra_env) -> Proc:
+    return Proc(env, [sys.executable, str(FAKE)], extra_env)
+
+
+def test_sigterm_finishes_the_current_file(tmp_path):
+    env = Env(tmp_path)
+    proc = fake(env, FAKE_SLOW_SECONDS="2")
+    proc.wait_event("ready")
+    env.drop("slow.txt", "#slow pain")
+    env.drop("next.txt", "fever")
+    proc.wait_event("processing")
+    rc = proc.stop()
+    assert rc == 0
+    assert len(env.files("outbox")) == 1 and env.files("work") == []
+    assert env.files("inbox") == ["next.txt"]  # not started: stays for the next run
+    assert read_status(env.state).state == "stopped"
+    events = [e["event"] for e in proc.events()]
+    assert events.index("stopping") < events.index("processed") < events.index("stopped")
+
+
+def test_second_sigterm_stops_now_and_the_file_is_recovered(tmp_path):
+    env = Env(tmp_path)
+    proc = fake(env, FAKE_SLOW_SECONDS="30")
+    proc.wait_event("ready")
+    env.drop("slow.txt", "#slow pain")
+    proc.wait_event("processing")
+    proc.p.send_signal(signal.SIGTERM)
+    proc.wait_event("stopping")
+    proc.p.send_signal(signal.SIGTERM)
+    assert proc.p.wait(10) == 0
+    proc._fh.close()
+    assert env.files("outbox") == [] and len(env.files("work")) == 1
+    proc2 = fake(env, FAKE_SLOW_SECONDS="0")
+    proc2.wait_event("processed")
+    assert proc2.stop() == 0
+    assert len(env.files("outbox")) == 1 and env.files("work") == []
+
+
+def test_sigkill_mid_run_loses_nothing_and_duplicates_nothing(tmp_path):
+    env = Env(tmp_path)
+    calls = tmp_path / "calls.log"
+    names = [f"doc{i:02d}.txt" for i in range(24)]
+    for n in names:  # present at start-up
+        (env.inbox / n).write_text(f"#slow pain {n}")
+    extra = {"FAKE_SLOW_SECONDS": "0.1", "FAKE_CALL_LOG": str(calls)}
+    kills = 0
+    for delay in (0.9, 0.45, 0.7):
+        proc = fake(env, **extra)
+        proc.wait_event("ready")
+        time.sleep(delay)
+        proc.kill()
+        kills += 1
+    proc = fake(env, **extra)
+    proc.wait_event("ready")
+    wait_for(lambda: len(env.files("outbox")) == len(names), timeout=60, what="all results")
+    wait_for(lambda: env.files("work") == [] and env.files("inbox") == [], timeout=10, what="empty work")
+    proc.stop()
+    results = env.results()
+    assert sorted(r["source_name"] for r in results.values()) == names  # one result per input, none lost
+    assert env.failures() == {} and env.files("failed") == []
+    assert list(env.outbox.glob(".tmp-*")) == [] and list(env.state.rglob(".tmp-*")) == []
+    ledger = [p for p in (env.state / "ledger").rglob("*.json") if not p.name.startswith(".")]
+    assert len(ledger) == len(names)
+    ran = calls.read_text().split()
+    assert set(ran) == {n[:-4] for n in names}
+    # a file is only processed again when a kill interrupted it before its result was durable
+    assert len(ran) - len(names) <= kills
+
+
+def test_config_error_is_clear_and_exit_78(tmp_path):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[watch]\nsettle_secnds = 1\n")
+    r = subprocess.run(APPLIANCE + ["run", "--config", str(cfg)], capture_output=True, text=True, cwd=str(REPO))
+    assert r.returncode == 78
+    assert f"config file {cfg}" in r.stderr and "watch.settle_secnds (line 2): unknown key" in r.stderr
+    assert "Traceback" not in r.stderr
+    r = subprocess.run(APPLIANCE + ["run", "--config", str(tmp_path / "none.toml")], capture_output=True, text=True)
+    assert r.returncode == 78 and "config file not found" in r.stderr
+
+
+def test_no_recipient_exit_78(tmp_path):
+    env = Env(tmp_path, recipients={"keys": []})
+    r = subprocess.run([sys.executable, str(FAKE), "run", "--config", str(env.config)], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 78 and "no recipients configured" in r.stderr
+
+
+def test_status_command(tmp_path):
+    env = Env(tmp_path)
+    r = subprocess.run(APPLIANCE + ["status", "--config", str(env.config)], capture_output=True, text=True)
+    assert r.returncode == 3 and "not running" in r.stdout
+    proc = fake(env)
+    proc.wait_event("ready")
+    env.drop("bad.txt", b"\xff\xfe\x00")
+    env.drop("ok.txt", "pain")
+    wait_for(lambda: len(env.files("outbox")) == 1 and env.failures(), what="processing")
+    time.sleep(0.5)
+    r = subprocess.run(APPLIANCE + ["status", "--config", str(env.config), "--json"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert s["running"] and s["processed"]["since_start"] == 1 and s["failed"]["in_failed_folder"] == 1
+    assert s["last_error"]["code"] == "utf16" and s["queue"]["total"] == 0
+    assert s["models"]["task"] == "fake3"
+    r = subprocess.run(APPLIANCE + ["status", "--config", str(env.config)], capture_output=True, text=True)
+    assert "appliance: running" in r.stdout and "last error: utf16" in r.stdout
+    r = subprocess.run(APPLIANCE + ["failures", "--config", str(env.config)], capture_output=True, text=True)
+    assert "bad.txt\tutf16" in r.stdout
+    proc.stop()
+    r = subprocess.run(APPLIANCE + ["requeue", "--config", str(env.config), "--all"], capture_output=True, text=True)
+    assert r.returncode == 0 and env.files("inbox") == ["bad.txt"] and env.files("failed") == []
+
+
+# ------------------------------------------------------------------------------------------ end to end
+
+
+@pytest.fixture
+def e2e_env(tmp_path, tiny_bundle):
+    return Env(tmp_path, pipeline={"extractor": str(tiny_bundle), "task": "palliative13"},
+               limits={"max_document_tokens": 2048})
+
+
+def slow_writer(path: Path, content: str, pieces: int = 5, pause: float = 0.4) -> None:
+    """Writes in pieces with pauses, in one open/close (longer than the settle time in total)."""
+    step = max(1, len(content) // pieces)
+    with open(path, "w", encoding="utf-8") as f:
+        for i in range(0, len(content), step):
+            f.write(content[i : i + step])
+            f.flush()
+            time.sleep(pause)
+
+
+def test_end_to_end_real_model(e2e_env, tmp_path):
+    env = e2e_env
+    texts = {
+        "startup.txt": f"Patient reports severe pain at night. {SECRET}",
+        "renamed.json": json.dumps({"id": "R-1", "language": "en", "text": f"Fever and cough. {SECRET}"}),
+        "slow.txt": "The family says she cannot sleep and has no appetite. " * 4 + SECRET,
+        "dup.txt": f"Short of breath since Monday. {SECRET}",
+    }
+    (env.inbox / "startup.txt").write_text(texts["startup.txt"])  # present before the daemon starts
+    proc = Proc(env, APPLIANCE)
+    proc.wait_event("ready", timeout=120)
+    env.drop("renamed.json", texts["renamed.json"])  # temp name + rename
+    writer = threading.Thread(target=slow_writer, args=(env.inbox / "slow.txt", texts["slow.txt"]))
+    writer.start()  # 2 s of writing with 0.4 s pauses; settle is 0.3 s: only the close may trigger it
+    (env.inbox / "dup.txt").write_text(texts["dup.txt"])
+    wait_for(lambda: len(env.files("outbox")) == 3, timeout=120, what="3 results")
+    writer.join()
+    wait_for(lambda: len(env.files("outbox")) == 4, timeout=120, what="4 results")
+    (env.inbox / "dup-again.txt").write_text(texts["dup.txt"])  # new name: new id: its own result
+    (env.inbox / "dup.txt").write_text(texts["dup.txt"])  # same name, same content: no second result
+    env.drop("bad.txt", b"\xff\xfebad")
+    proc.wait_event("duplicate")
+    wait_for(lambda: len(env.files("outbox")) == 5 and env.failures(), timeout=60, what="dup-again and bad")
+    rc = proc.stop()
+    assert rc == 0
+    log = proc.log.read_text()
+
+    results = env.results()
+    by_source = {r["source_name"]: r for r in results.values()}
+    assert set(by_source) == {"startup.txt", "renamed.json", "slow.txt", "dup.txt", "dup-again.txt"}
+    # the slow writer's file was taken whole, not half-written
+    assert by_source["slow.txt"]["input_sha256"] == _sha(texts["slow.txt"])
+    assert by_source["renamed.json"]["input_id"] == "R-1"
+    import jsonschema
+
+    for r in results.values():
+        jsonschema.validate(r, result_schema())
+        Result.model_validate(r)
+        assert set(r["features"]) >= {"pain", "fever", "sleep_disorders"}
+        assert r["provenance"]["task"] == "palliative13"
+        for f in r["features"].values():
+            assert f["status"] in ("extracted", "missing") and (f["status"] == "extracted" or f["reason"])
+    assert env.failures()["bad.txt"]["reason"] == "utf16"
+    assert env.files("work") == [] and env.files("inbox") == []
+    assert_no_secret(env, log)
+    st = read_status(env.state)
+    assert st.state == "stopped" and st.processed == 5 and st.duplicates == 1
+    assert st.models["models"][0]["role"] == "extractor"
+
+    age = shutil.which("age")
+    if age is None:
+        pytest.skip("the `age` binary is not installed (apt-get install -y age)")
+    for p in env.outbox.glob("*.json.age"):
+        out = subprocess.run([age, "-d", "-i", str(env.key), str(p)], capture_output=True, check=True)
+        assert json.loads(out.stdout) == results[p.name]
+    r = subprocess.run(APPLIANCE + ["decrypt", "-i", str(env.key), "--check", *map(str, env.outbox.glob("*.age"))],
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.count("ok ") == 5
+
+
+def test_end_to_end_sigkill_restart_real_model(e2e_env):
+    env = e2e_env
+    names = [f"n{i:02d}.txt" for i in range(12)]
+    for n in names:
+        (env.inbox / n).write_text(f"Call {n}: the patient has pain and a fever. {SECRET}")
+    proc = Proc(env, APPLIANCE)
+    proc.wait_event("processed", timeout=120)  # at least one done, the rest in flight or waiting
+    proc.kill()
+    proc = Proc(env, APPLIANCE)
+    wait_for(lambda: len(env.files("outbox")) == len(names), timeout=180, what="all results")
+    wait_for(lambda: env.files("work") == [], timeout=10, what="empty work")
+    proc.stop()
+    assert sorted(r["source_name"] for r in env.results().values()) == names
+    assert env.failures() == {} and env.files("inbox") == []
+    assert_no_secret(env, proc.log.read_text())
