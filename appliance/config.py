@@ -17,8 +17,9 @@ import difflib
 import os
 import re
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, Mapping, get_args, get_origin
+from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -47,25 +48,32 @@ class PathsConfig(_Section):
         default=Path("/var/lib/appliance"),
         description="Base folder; each folder below defaults to a sub-folder of it with the folder's name.",
     )
-    inbox: Path | None = Field(default=None, description="Where integrators drop transcripts. Default: `<root>/inbox`.")
+    inbox: Path | None = Field(
+        default=None, description="Where integrators drop transcripts. Default: `<root>/inbox`."
+    )
     work: Path | None = Field(
-        default=None, description="Claimed files being processed (crash recovery reads it). Default: `<root>/work`."
+        default=None,
+        description="Claimed files being processed (crash recovery reads it). Default: `<root>/work`.",
     )
     outbox: Path | None = Field(
         default=None, description="Encrypted results (`<id>.<hash>.json.age`). Default: `<root>/outbox`."
     )
     failed: Path | None = Field(
-        default=None, description="Inputs that could not be processed, each with an `.error.json`. Default: `<root>/failed`."
+        default=None,
+        description="Inputs that could not be processed, each with an `.error.json`. "
+        "Default: `<root>/failed`.",
     )
     archive: Path | None = Field(
-        default=None, description="Encrypted copies of processed inputs (retention `archive`). Default: `<root>/archive`."
+        default=None,
+        description="Encrypted copies of processed inputs (retention `archive`). Default: `<root>/archive`.",
     )
     state: Path | None = Field(
-        default=None, description="Status file, idempotency ledger, attempt counters. Default: `<root>/state`."
+        default=None,
+        description="Status file, idempotency ledger, attempt counters. Default: `<root>/state`.",
     )
 
     @model_validator(mode="after")
-    def _defaults(self) -> "PathsConfig":
+    def _defaults(self) -> PathsConfig:
         for name in FOLDERS:
             if getattr(self, name) is None:
                 setattr(self, name, self.root / name)
@@ -107,11 +115,13 @@ class RecipientsConfig(_Section):
             key = key.strip()
             if key.startswith("AGE-SECRET-KEY-"):
                 raise ValueError(
-                    f"entry {i} is an age identity (secret key), not a public key: it must not be on this box; "
-                    "give its public key (`age1...`) instead"
+                    f"entry {i} is an age identity (secret key), not a public key: it must not be on this "
+                    "box; give its public key (`age1...`) instead"
                 )
             if not _AGE_RECIPIENT.match(key):
-                raise ValueError(f"entry {i} is not an age X25519 public key (expected 'age1' + 58 characters)")
+                raise ValueError(
+                    f"entry {i} is not an age X25519 public key (expected 'age1' + 58 characters)"
+                )
             out.append(key)
         return out
 
@@ -119,19 +129,26 @@ class RecipientsConfig(_Section):
 class RetentionConfig(_Section):
     on_success: Literal["delete", "archive"] = Field(
         default="delete",
-        description="What happens to an input once its result is durably written: `delete` it, or `archive` it "
-        "encrypted to the recipients in the archive folder (`<id>.<hash>.<ext>.age`).",
+        description="What happens to an input once its result is durably written: `delete` it, or "
+        "`archive` it encrypted to the recipients in the archive folder (`<id>.<hash>.<ext>.age`).",
     )
 
 
 class LimitsConfig(_Section):
     max_file_bytes: int = Field(
-        default=1_048_576, gt=0, le=1 << 30, description="Larger inputs fail with reason `too_large` (not read)."
+        default=1_048_576,
+        gt=0,
+        le=1 << 30,
+        description="Larger inputs fail with reason `too_large` (not read).",
     )
     max_document_tokens: int = Field(
-        default=16384, gt=0, description="Longer documents fail with reason `too_long` (passed to the pipeline)."
+        default=16384,
+        gt=0,
+        description="Longer documents fail with reason `too_long` (passed to the pipeline).",
     )
-    max_json_depth: int = Field(default=16, ge=2, le=256, description="Deepest nesting accepted in a `.json` input.")
+    max_json_depth: int = Field(
+        default=16, ge=2, le=256, description="Deepest nesting accepted in a `.json` input."
+    )
     max_metadata_bytes: int = Field(
         default=65536, ge=0, description="Largest `metadata` object of a `.json` input (serialised, bytes)."
     )
@@ -141,14 +158,16 @@ class WatchConfig(_Section):
     settle_seconds: float = Field(
         default=10.0,
         ge=0,
-        description="Fallback for writers that neither close nor rename: a file is taken once its size and mtime "
-        "have not changed for this long. Files closed after writing or renamed into the inbox are taken at once.",
+        description="Fallback for writers that neither close nor rename: a file is taken once its size and "
+        "mtime have not changed for this long. Files closed after writing or renamed into the inbox are "
+        "taken at once.",
     )
     write_settle_seconds: float = Field(
         default=300.0,
         ge=0,
-        description="A file that inotify saw being written is taken when the writer closes it; only if no close "
-        "comes is it taken after this long without change (a slow writer that pauses is not taken half-written).",
+        description="A file that inotify saw being written is taken when the writer closes it; only if no "
+        "close comes is it taken after this long without change (a slow writer that pauses is not taken "
+        "half-written).",
     )
     rescan_seconds: float = Field(
         default=60.0, gt=0, description="Full inbox scan interval (catches events missed by inotify)."
@@ -156,8 +175,8 @@ class WatchConfig(_Section):
     tick_seconds: float = Field(default=0.5, gt=0, le=60, description="Main loop granularity.")
     use_inotify: bool = Field(
         default=True,
-        description="Watch with inotify. Set `false` for network file systems (NFS, CIFS), where remote writes raise "
-        "no events, and lower `rescan_seconds`.",
+        description="Watch with inotify. Set `false` for network file systems (NFS, CIFS), where remote "
+        "writes raise no events, and lower `rescan_seconds`.",
     )
 
 
@@ -170,12 +189,16 @@ class RetriesConfig(_Section):
         "processing was interrupted this many times is failed with reason `interrupted`.",
     )
     backoff_seconds: float = Field(default=30.0, ge=0, description="Wait before the first retry.")
-    backoff_factor: float = Field(default=2.0, ge=1, description="Each further retry waits this many times longer.")
+    backoff_factor: float = Field(
+        default=2.0, ge=1, description="Each further retry waits this many times longer."
+    )
     backoff_max_seconds: float = Field(default=900.0, ge=0, description="Upper bound of the wait.")
 
     def delay(self, attempts: int) -> float:
         """Wait after ``attempts`` failed attempts (1 → ``backoff_seconds``)."""
-        return min(self.backoff_max_seconds, self.backoff_seconds * self.backoff_factor ** max(0, attempts - 1))
+        return min(
+            self.backoff_max_seconds, self.backoff_seconds * self.backoff_factor ** max(0, attempts - 1)
+        )
 
 
 class ServiceConfig(_Section):
@@ -190,9 +213,9 @@ class ServiceConfig(_Section):
     max_file_seconds: float = Field(
         default=900.0,
         gt=0,
-        description="Liveness bound: while one input takes longer than this, the daemon stops sending systemd "
-        "watchdog keep-alives, so a hung model is killed and restarted (`WatchdogSec=` in the unit). The "
-        "input stays in `work/` and counts an attempt.",
+        description="Liveness bound: while one input takes longer than this, the daemon stops sending "
+        "systemd watchdog keep-alives, so a hung model is killed and restarted (`WatchdogSec=` in the "
+        "unit). The input stays in `work/` and counts an attempt.",
     )
     result_mode: int = Field(
         default=0o640,
@@ -214,7 +237,7 @@ class ApplianceConfig(_Section):
     service: ServiceConfig = Field(default_factory=ServiceConfig)
 
     @model_validator(mode="after")
-    def _one_place_per_setting(self) -> "ApplianceConfig":
+    def _one_place_per_setting(self) -> ApplianceConfig:
         moved = {"max_document_tokens": "limits.max_document_tokens", "threads": "service.threads"}
         for key, where in moved.items():
             if key in self.pipeline.model_fields_set:
@@ -256,8 +279,7 @@ def load_config(
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(
-            f"config file not found: {p} (pass --config FILE or set {CONFIG_ENV}; "
-            "see docs/configuration.md)"
+            f"config file not found: {p} (pass --config FILE or set {CONFIG_ENV}; see docs/configuration.md)"
         ) from None
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"config file {p} cannot be read: {e.__class__.__name__}: {e}") from None
@@ -289,7 +311,7 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str], origins: dict[tuple
     for name in sorted(env):
         if not name.upper().startswith(ENV_PREFIX) or "__" not in name:
             continue
-        parts = [x.lower() for x in name[len(ENV_PREFIX):].split("__")]
+        parts = [x.lower() for x in name[len(ENV_PREFIX) :].split("__")]
         if any(not x for x in parts):
             raise ConfigError(f"environment variable {name}: empty key part (use APPLIANCE_<SECTION>__<KEY>)")
         node = data
@@ -315,14 +337,14 @@ def _resolve_relative(data: dict[str, Any], base: Path) -> None:
     rec = data.get("recipients")
     if isinstance(rec, dict) and isinstance(rec.get("files"), list):
         rec["files"] = [
-            str(Path(f).expanduser() if Path(f).expanduser().is_absolute() else base / f) if isinstance(f, str) else f
+            str(Path(f).expanduser() if Path(f).expanduser().is_absolute() else base / f)
+            if isinstance(f, str)
+            else f
             for f in rec["files"]
         ]
 
 
-def _format_errors(
-    e: ValidationError, path: Path, text: str, origins: dict[tuple[str, ...], str]
-) -> str:
+def _format_errors(e: ValidationError, path: Path, text: str, origins: dict[tuple[str, ...], str]) -> str:
     lines = []
     for err in e.errors():
         loc = tuple(str(x) for x in err["loc"])
@@ -338,9 +360,12 @@ def _format_errors(
                 msg += f" (known: {', '.join(sorted(known))})"
         else:
             msg = err["msg"]
-            if msg.startswith("Value error, "):
-                msg = msg[len("Value error, "):]
-            if "input" in err and err["type"] not in ("missing",) and not isinstance(err["input"], (dict, list)):
+            msg = msg.removeprefix("Value error, ")
+            if (
+                "input" in err
+                and err["type"] not in ("missing",)
+                and not isinstance(err["input"], (dict, list))
+            ):
                 msg += f" (got {err['input']!r})"
         lines.append(f"  - {dotted}{origin}: {msg}")
     head = f"config file {path}: {len(lines)} error{'s' if len(lines) != 1 else ''}"
@@ -466,8 +491,8 @@ def render_reference() -> str:
             desc = (field.description or "").replace("|", "\\|").replace("\n", " ")
             env = f"`{ENV_PREFIX}{section.upper()}__{name.upper()}`"
             out.append(
-                f"| `{name}` | {_type_name(field.annotation)}{_constraints(field)} | {_default_repr(field)} | "
-                f"{desc} Env: {env}. |"
+                f"| `{name}` | {_type_name(field.annotation)}{_constraints(field)} | "
+                f"{_default_repr(field)} | {desc} Env: {env}. |"
             )
         out.append("")
     return "\n".join(out).rstrip() + "\n"

@@ -7,9 +7,9 @@ The box holds only public keys (recipients). Identities (secret keys) are genera
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import pyrage
 from pyrage import x25519
@@ -35,7 +35,9 @@ def parse_recipient(text: str, origin: str = "recipient") -> x25519.Recipient:
     try:
         return x25519.Recipient.from_str(key)
     except pyrage.RecipientError:
-        raise ConfigError(f"{origin}: not an age X25519 public key (expected 'age1' followed by 58 characters)") from None
+        raise ConfigError(
+            f"{origin}: not an age X25519 public key (expected 'age1' followed by 58 characters)"
+        ) from None
 
 
 def read_recipients_file(path: Path) -> list[tuple[str, x25519.Recipient]]:
@@ -101,7 +103,9 @@ def write_identity_file(path: Path, text: str, *, force: bool = False) -> None:
     try:
         fd = os.open(path, flags, 0o600)
     except FileExistsError:
-        raise CryptoError(f"{path} exists; refusing to overwrite an identity (use --force to replace it)") from None
+        raise CryptoError(
+            f"{path} exists; refusing to overwrite an identity (use --force to replace it)"
+        ) from None
     try:
         os.fchmod(fd, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:

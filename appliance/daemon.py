@@ -14,19 +14,21 @@ is recovered the same way. One ``except`` per input: one bad file never stops th
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
 import queue
 import signal
+import stat
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from . import crypto, reader
-from .bundle import sha256_file
 from .config import ApplianceConfig
 from .document import Document
 from .errors import ApplianceError, InputError
@@ -110,6 +112,7 @@ class Daemon:
         self._queued: set[Path] = set()  # nothing is queued twice
         self._work: deque[WorkItem] = deque()  # recovered items, before new ones
         self._retry: dict[Path, tuple[float, WorkItem]] = {}
+        self._internal_errors: dict[Path, int] = {}  # unexpected errors per work file (bounded retries)
         self._stop = False
         self._lock = threading.Lock()
         self._alive_at = clock()
@@ -132,8 +135,13 @@ class Daemon:
         cfg = self.cfg
         self.recipients = crypto.load_recipients(cfg.recipients.keys, cfg.recipients.files)
         event(
-            log, logging.INFO, "starting", pid=os.getpid(), recipients=len(self.recipients),
-            inbox=str(self.store.inbox), retention=cfg.retention.on_success,
+            log,
+            logging.INFO,
+            "starting",
+            pid=os.getpid(),
+            recipients=len(self.recipients),
+            inbox=str(self.store.inbox),
+            retention=cfg.retention.on_success,
         )
         self._set_state("starting")
         self.notify("STATUS=loading models")
@@ -163,7 +171,11 @@ class Daemon:
         heartbeat = threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)
         code = 0
         try:
-            self.start()
+            try:
+                self.start()
+            except ApplianceError as e:  # refused: recipients, folders, bundles, task (the CLI prints why)
+                event(log, logging.ERROR, "start_failed", error=e.__class__.__name__)
+                raise
             heartbeat.start()
             self.loop()
         except ColdStop:
@@ -215,16 +227,37 @@ class Daemon:
             return False
         try:
             self.handle(item)
+            self._internal_errors.pop(item.path, None)
         except ColdStop:
             raise
         except Exception as e:  # one bad file never stops the daemon
-            event(log, logging.ERROR, "unexpected_error", file=item.name, **exception_fields(e))
-            self._record_error("internal_error", item.name)
+            self._unexpected(item, e)
         finally:
             self.status.current = None
             self._status_dirty = True
         self._refresh_status_if_dirty()
         return True
+
+    def _unexpected(self, item: WorkItem, exc: Exception) -> None:
+        """An error outside the per-input contract (a bug, or a folder we cannot write). The input is not
+        forgotten in work/: it is tried again with backoff, and after ``retries.max_attempts`` such
+        errors it is set aside with reason ``internal_error`` (while even that fails, e.g. the failed
+        folder is full, it keeps being retried)."""
+        event(log, logging.ERROR, "unexpected_error", file=item.label, **exception_fields(exc))
+        self._record_error("internal_error", item.label)
+        if not os.path.lexists(item.path):
+            self._internal_errors.pop(item.path, None)
+            return
+        n = self._internal_errors.get(item.path, 0) + 1
+        self._internal_errors[item.path] = n
+        if n >= self.cfg.retries.max_attempts:
+            try:
+                self._fail(item, "internal_error", exception=exc, attempts=n)
+                self._internal_errors.pop(item.path, None)
+                return
+            except Exception as e2:
+                event(log, logging.ERROR, "quarantine_failed", file=item.label, **exception_fields(e2))
+        self._retry[item.path] = (self.clock() + self.cfg.retries.delay(n), item)
 
     def _next_item(self) -> WorkItem | None:
         now = self.clock()
@@ -238,13 +271,17 @@ class Daemon:
         while self._ready:
             path = self._ready.popleft()
             self._queued.discard(path)
+            if len(os.fsencode(path.name)) > reader.MAX_NAME_BYTES:
+                self._refuse_long_name(path)
+                continue
             try:
                 item = self.store.claim(path)
             except OSError as e:
-                event(log, logging.ERROR, "claim_failed", file=path.name, **exception_fields(e))
+                label = reader.display_name(path.name)
+                event(log, logging.ERROR, "claim_failed", file=label, **exception_fields(e))
                 continue
             if item is not None:
-                event(log, logging.DEBUG, "claimed", file=item.name, claim=item.claim)
+                event(log, logging.DEBUG, "claimed", file=item.label, claim=item.claim)
                 return item
         return None
 
@@ -267,9 +304,39 @@ class Daemon:
             except queue.Empty:
                 return
 
+    def _refuse_long_name(self, path: Path) -> None:
+        """A name too long to claim (``<claim>~<name>`` would overflow the name limit): set aside at once."""
+        label = reader.display_name(path.name)
+        size = len(os.fsencode(path.name))
+        record = FailureRecord(
+            input_name=label,
+            reason="bad_name",
+            detail=f"the file name is {size} bytes long; the limit is {reader.MAX_NAME_BYTES}",
+            attempts=1,
+            input_bytes=_size(path),
+        )
+        try:
+            target = self.store.fail_from_inbox(path, record)
+        except OSError as e:
+            event(log, logging.ERROR, "quarantine_failed", file=label, **exception_fields(e))
+            return
+        if target is None:
+            return
+        self.status.failed += 1
+        self._record_error(record.reason, label)
+        event(
+            log,
+            logging.WARNING,
+            "failed",
+            file=label,
+            moved_to=reader.display_name(target.name),
+            reason=record.reason,
+            attempts=1,
+        )
+
     def _rescan(self) -> None:
         try:
-            for path in self.store.inbox_candidates():
+            for path in self.store.inbox_candidates(include_special=True):
                 if path not in self._queued:
                     self.tracker.observe(path)
         except OSError as e:
@@ -278,21 +345,24 @@ class Daemon:
     # ------------------------------------------------------------------------------------ one input
 
     def handle(self, item: WorkItem) -> None:
-        self.status.current = item.name
+        self.status.current = item.label
         t0 = time.monotonic()
         limits = self.cfg.limits
         try:
             raw = reader.read_bytes(item.path, limits.max_file_bytes)
         except FileNotFoundError:
-            event(log, logging.WARNING, "vanished", file=item.name)
+            event(log, logging.WARNING, "vanished", file=item.label)
             return
-        except InputError as e:
-            self._fail(item, e.reason, detail=str(e), sha=_file_sha(item.path), size=_size(item.path))
+        except InputError as e:  # refused without reading it (too large, a link, a pipe...): no hash
+            self._fail(item, e.reason, detail=str(e), size=_size(item.path))
             return
         sha = hashlib.sha256(raw).hexdigest()
         try:
             doc = reader.parse_input(
-                raw, item.name, max_json_depth=limits.max_json_depth, max_metadata_bytes=limits.max_metadata_bytes
+                raw,
+                item.name,
+                max_json_depth=limits.max_json_depth,
+                max_metadata_bytes=limits.max_metadata_bytes,
             )
         except InputError as e:
             self._fail(item, e.reason, detail=str(e), sha=sha, size=len(raw))
@@ -304,11 +374,15 @@ class Daemon:
         attempts = self.store.bump_attempts(item)
         if attempts > self.cfg.retries.max_attempts:
             self._fail(
-                item, "interrupted", detail=f"processing was interrupted {attempts - 1} time(s) (crash or kill)",
-                sha=sha, size=len(raw), attempts=attempts - 1,
+                item,
+                "interrupted",
+                detail=f"processing was interrupted {attempts - 1} time(s) (crash or kill)",
+                sha=sha,
+                size=len(raw),
+                attempts=attempts - 1,
             )
             return
-        event(log, logging.INFO, "processing", file=item.name, key=key, attempt=attempts, bytes=len(raw))
+        event(log, logging.INFO, "processing", file=item.label, key=key, attempt=attempts, bytes=len(raw))
         assert self.pipeline is not None
         try:
             result = self.pipeline.process(doc)
@@ -331,8 +405,15 @@ class Daemon:
         self.status.processed += 1
         self.status.last_success = utcnow()
         event(
-            log, logging.INFO, "processed", file=item.name, key=key, input_sha256=sha[:16],
-            features=len(result.features), missing=missing, seconds=round(time.monotonic() - t0, 3),
+            log,
+            logging.INFO,
+            "processed",
+            file=item.label,
+            key=key,
+            input_sha256=sha[:16],
+            features=len(result.features),
+            missing=missing,
+            seconds=round(time.monotonic() - t0, 3),
         )
 
     def _already_done(self, item: WorkItem, key: str, raw: bytes) -> None:
@@ -343,10 +424,10 @@ class Daemon:
         self._cleanup(item, key, raw)
         if had_ledger:
             self.status.duplicates += 1
-            event(log, logging.INFO, "duplicate", file=item.name, key=key)
+            event(log, logging.INFO, "duplicate", file=item.label, key=key)
         else:
             self.status.recovered += 1
-            event(log, logging.INFO, "recovered", file=item.name, key=key)
+            event(log, logging.INFO, "recovered", file=item.label, key=key)
 
     def _cleanup(self, item: WorkItem, key: str, raw: bytes) -> None:
         """The result is durable: now (and only now) the input leaves work/."""
@@ -357,17 +438,30 @@ class Daemon:
                 self.store.archive(key, suffix, crypto.encrypt(raw, self.recipients))
         self.store.remove_work(item)
 
-    def _retry_or_fail(self, item: WorkItem, attempts: int, code: str, exc: Exception, sha: str, size: int) -> None:
+    def _retry_or_fail(
+        self, item: WorkItem, attempts: int, code: str, exc: Exception, sha: str, size: int
+    ) -> None:
         fields = exception_fields(exc)
+        detail = _os_error_detail(exc)
+        if detail:
+            fields["errno"] = detail.partition(":")[0]
         if attempts >= self.cfg.retries.max_attempts:
-            self._fail(item, code, exception=exc, sha=sha, size=size, attempts=attempts)
+            self._fail(item, code, detail=detail, exception=exc, sha=sha, size=size, attempts=attempts)
             return
         delay = self.cfg.retries.delay(attempts)
         self._retry[item.path] = (self.clock() + delay, item)
         self.status.retries += 1
-        self._record_error(code, item.name)
-        event(log, logging.WARNING, "retry_scheduled", file=item.name, reason=code, attempt=attempts,
-              delay_seconds=round(delay, 3), **fields)
+        self._record_error(code, item.label)
+        event(
+            log,
+            logging.WARNING,
+            "retry_scheduled",
+            file=item.label,
+            reason=code,
+            attempt=attempts,
+            delay_seconds=round(delay, 3),
+            **fields,
+        )
 
     def _fail(
         self,
@@ -381,7 +475,7 @@ class Daemon:
         attempts: int | None = None,
     ) -> None:
         record = FailureRecord(
-            input_name=item.name,
+            input_name=item.label,
             reason=reason,
             detail=detail,
             exception=exception.__class__.__name__ if exception is not None else None,
@@ -391,10 +485,19 @@ class Daemon:
         )
         target = self.store.fail(item, record)
         self.status.failed += 1
-        self._record_error(reason, item.name)
+        self._record_error(reason, item.label)
         fields = exception_fields(exception) if exception is not None else {}
-        event(log, logging.WARNING, "failed", file=item.name, moved_to=target.name, reason=reason,
-              attempts=record.attempts, input_sha256=(sha or "")[:16], **fields)
+        event(
+            log,
+            logging.WARNING,
+            "failed",
+            file=item.label,
+            moved_to=reader.display_name(target.name),
+            reason=reason,
+            attempts=record.attempts,
+            input_sha256=(sha or "")[:16],
+            **fields,
+        )
 
     # ------------------------------------------------------------------------------------ status
 
@@ -410,7 +513,7 @@ class Daemon:
     def _write_status(self) -> None:
         with self._lock:
             try:
-                counts = self.store.counts()
+                counts = self.store.counts(ledger=False)
                 self.status.queue_inbox = counts["inbox"]
                 self.status.queue_work = counts["work"]
             except OSError:
@@ -418,7 +521,7 @@ class Daemon:
             try:
                 write_status(self.store.state, self.status)
                 self._status_dirty = False
-            except OSError as e:
+            except Exception as e:  # the status file is informational: never a reason to stop
                 event(log, logging.ERROR, "status_write_failed", **exception_fields(e))
 
     def _refresh_status_if_dirty(self) -> None:
@@ -442,22 +545,29 @@ class Daemon:
         while not self._heartbeat_stop.wait(interval):
             stuck = self.clock() - self._alive_at > self.cfg.service.max_file_seconds
             if stuck:
-                event(log, logging.ERROR, "stuck", current=self.status.current,
-                      seconds=round(self.clock() - self._alive_at, 1))
+                event(
+                    log,
+                    logging.ERROR,
+                    "stuck",
+                    current=self.status.current,
+                    seconds=round(self.clock() - self._alive_at, 1),
+                )
                 continue  # no keep-alive: systemd's watchdog restarts us
             self.notify("WATCHDOG=1")
             self._write_status()
 
 
-def _file_sha(path: Path) -> str | None:
-    try:
-        return sha256_file(path)
-    except OSError:
-        return None
-
-
 def _size(path: Path) -> int | None:
+    """Size of a regular file (a link is not followed); None for anything else."""
     try:
-        return path.stat().st_size
+        st = os.lstat(path)
     except OSError:
         return None
+    return st.st_size if stat.S_ISREG(st.st_mode) else None
+
+
+def _os_error_detail(exc: BaseException) -> str | None:
+    """``ENOSPC: No space left on device``: the error code only (an OSError's text names the file)."""
+    if isinstance(exc, OSError) and exc.errno:
+        return f"{errno.errorcode.get(exc.errno, str(exc.errno))}: {os.strerror(exc.errno)}"
+    return None

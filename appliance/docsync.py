@@ -68,7 +68,11 @@ def expected_files(repo: Path = REPO) -> dict[Path, str]:
 
 
 def stale(repo: Path = REPO) -> list[Path]:
-    return [p for p, want in expected_files(repo).items() if not p.exists() or p.read_text(encoding="utf-8") != want]
+    return [
+        p
+        for p, want in expected_files(repo).items()
+        if not p.exists() or p.read_text(encoding="utf-8") != want
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,7 +18,7 @@ Every language
   * No-break and other exotic spaces (U+00A0, U+2000–200A, U+202F, U+205F, U+3000) -> ``' '``.
   * Typographic apostrophes / primes (U+2018, U+2019, U+02BC, U+2032) -> ``'`` (so "don’t" matches "don't").
   * Bidirectional control marks (LRM, RLM, ALM, LRE…PDF, LRI…PDI) and BOM -> removed.
-  * CR LF / CR -> LF.
+  * CR LF / CR -> LF; a lone surrogate (from undecodable input) -> U+FFFD.
 
 Persian (``language`` is ``fa`` / ``fas`` / ``per``, or ``None`` and the text is mostly Arabic script)
   * Arabic yeh ``ي`` (U+064A) and alef maksura ``ى`` (U+0649) -> Persian yeh ``ی`` (U+06CC);
@@ -42,7 +42,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["normalize", "normalize_with_offsets", "is_persian", "PERSIAN_CODES", "ZWNJ"]
+__all__ = ["PERSIAN_CODES", "ZWNJ", "is_persian", "normalize", "normalize_with_offsets"]
 
 ZWNJ = "\u200c"
 PERSIAN_CODES = frozenset({"fa", "fas", "per", "fa-ir", "fa_ir", "prs"})
@@ -87,9 +87,9 @@ _PERSIAN = {
 
 _TABLE = _COMMON
 _TABLE_FA = {**_COMMON, **_PERSIAN}
-_SPECIAL = re.compile("\r\n?|[" + "".join(re.escape(c) for c in _TABLE) + "]")
+_SPECIAL = re.compile("\r\n?|[" + "".join(re.escape(c) for c in _TABLE) + "\ud800-\udfff]")
 _SPECIAL_FA = re.compile(
-    "\r\n?|[" + "".join(re.escape(c) for c in _TABLE_FA) + "\ufb50-\ufdff\ufe70-\ufefe]"
+    "\r\n?|[" + "".join(re.escape(c) for c in _TABLE_FA) + "\ufb50-\ufdff\ufe70-\ufefe\ud800-\udfff]"
 )
 
 
@@ -126,8 +126,10 @@ def normalize_with_offsets(text: str, language: str | None = None) -> tuple[str,
             out.append(text[pos:i])
             offs.extend(range(pos, i))
         ch = m.group()
-        if ch == "\r\n" or ch == "\r":
+        if ch in ("\r\n", "\r"):
             rep = "\n"
+        elif "\ud800" <= ch <= "\udfff":
+            rep = "\ufffd"  # a lone surrogate (undecodable input) cannot be encoded downstream
         else:
             rep = table.get(ch)
             if rep is None:  # presentation form

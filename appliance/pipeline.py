@@ -61,7 +61,10 @@ class Pipeline:
         strategy = build_strategy(settings, task, models_dir)
         models.extend(strategy.models)
         strategy.warm()
-        return cls(settings, task, strategy, translator, models, strategy.count_tokens, strategy.prompt_hash)
+        pipeline = cls(settings, task, strategy, translator, models, strategy.count_tokens, strategy.prompt_hash)
+        # Lingua builds its models lazily (about a second): pay that at start-up, not on the first file.
+        detect_language("warm-up", pipeline.languages)
+        return pipeline
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -7,9 +7,12 @@ docs/integration.md). Messages name positions and sizes, never content: they end
 
 from __future__ import annotations
 
+import difflib
+import errno
 import json
 import os
 import re
+import stat
 import unicodedata
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,7 @@ SUPPORTED_SUFFIXES = (".txt", ".json")
 TEMP_SUFFIXES = (".tmp", ".temp", ".part", ".partial", ".crdownload", ".swp", ".filepart", "~")
 JSON_FIELDS = {"id", "language", "text", "metadata"}
 MAX_ID_LENGTH = 200
+MAX_NAME_BYTES = 200  # longer file names are refused (bad_name): claim and quarantine names must fit NAME_MAX
 _LANG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 _ALLOWED_CONTROLS = {"\t", "\n", "\r", "\f", "\v"}
 
@@ -42,6 +46,8 @@ REASONS: dict[str, str] = {
     "bad_language": "language is not a language code such as 'en', 'fa' or 'pt-BR'",
     "unsupported_type": "the file name does not end in .txt or .json",
     "unreadable": "the file cannot be read (permissions)",
+    "not_regular_file": "a symbolic link, folder, named pipe or device: never followed or read",
+    "bad_name": "the file name is not valid UTF-8, or longer than 200 bytes",
 }
 
 
@@ -55,16 +61,75 @@ def is_supported(name: str) -> bool:
     return name.lower().endswith(SUPPORTED_SUFFIXES)
 
 
-def read_bytes(path: Path, max_bytes: int) -> bytes:
-    """Read a whole input, refusing (without reading) one over the size limit."""
+def display_name(name: str) -> str:
+    """A file name as text for logs and JSON: bytes that are not UTF-8 are shown as ``\\xNN``."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
+def check_name(name: str) -> None:
+    """Refuse file names that cannot be carried as UTF-8 text (ids, logs, results) or are too long."""
+    raw = os.fsencode(name)
     try:
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            if size > max_bytes:
-                raise InputError("too_large", f"input is {size} bytes; the limit is {max_bytes}")
-            data = f.read(max_bytes + 1)
+        raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(
+            "bad_name", f"the file name is not valid UTF-8 (first bad byte at offset {e.start}); rename it"
+        ) from None
+    if len(raw) > MAX_NAME_BYTES:
+        raise InputError("bad_name", f"the file name is {len(raw)} bytes long; the limit is {MAX_NAME_BYTES}")
+
+
+def _kind(mode: int) -> str:
+    for test, what in (
+        (stat.S_ISLNK, "symbolic link"),
+        (stat.S_ISDIR, "folder"),
+        (stat.S_ISFIFO, "named pipe"),
+        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+    ):
+        if test(mode):
+            return what
+    return "special file"
+
+
+def _not_regular(mode: int) -> InputError:
+    return InputError("not_regular_file", f"input is a {_kind(mode)}, not a regular file: it is not read")
+
+
+_OPEN_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NOFOLLOW", 0)  # a symbolic link is never followed (it could point anywhere)
+    | getattr(os, "O_NONBLOCK", 0)  # opening a named pipe must not wait for a writer
+    | getattr(os, "O_NOCTTY", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
+
+
+def read_bytes(path: Path, max_bytes: int) -> bytes:
+    """Read a whole regular file, refusing (without reading) one over the size limit.
+
+    Symbolic links, folders, named pipes and devices are refused (``not_regular_file``) without being
+    opened for reading: an input must be a plain file in the inbox, not a pointer to one elsewhere.
+    """
+    try:
+        st = os.lstat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise _not_regular(st.st_mode)
+        fd = os.open(path, _OPEN_FLAGS)
     except PermissionError:
         raise InputError("unreadable", "input cannot be read: permission denied") from None
+    except OSError as e:
+        if e.errno == errno.ELOOP:  # replaced by a link after the lstat
+            raise _not_regular(stat.S_IFLNK) from None
+        raise
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise _not_regular(st.st_mode)
+        if st.st_size > max_bytes:
+            raise InputError("too_large", f"input is {st.st_size} bytes; the limit is {max_bytes}")
+        data = f.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise InputError("too_large", f"input is over {max_bytes} bytes")
     return data
@@ -81,12 +146,16 @@ def decode_text(raw: bytes) -> str:
         head = raw[:4096]
         # UTF-16 without a BOM: ASCII-range text puts a NUL in every other byte.
         if len(head) >= 4 and (head[1::2].count(0) > len(head) // 4 or head[0::2].count(0) > len(head) // 4):
-            raise InputError("utf16", "input looks like UTF-16 (NUL bytes between characters); save it as UTF-8")
+            raise InputError(
+                "utf16", "input looks like UTF-16 (NUL bytes between characters); save it as UTF-8"
+            )
         raise InputError("binary", f"input contains {nul} NUL byte(s): not a text file")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise InputError("invalid_utf8", f"input is not valid UTF-8 (first bad byte at offset {e.start})") from None
+        raise InputError(
+            "invalid_utf8", f"input is not valid UTF-8 (first bad byte at offset {e.start})"
+        ) from None
     _check_controls(text)
     return text
 
@@ -99,8 +168,11 @@ def _check_controls(text: str, what: str = "input") -> None:
         raise InputError("binary", f"{what} contains {bad} control characters: not a text file")
 
 
-def parse_input(raw: bytes, name: str, *, max_json_depth: int = 16, max_metadata_bytes: int = 65536) -> Document:
+def parse_input(
+    raw: bytes, name: str, *, max_json_depth: int = 16, max_metadata_bytes: int = 65536
+) -> Document:
     """Bytes of a dropped file (its original ``name``) → a validated ``Document``."""
+    check_name(name)
     lower = name.lower()
     if lower.endswith(".txt"):
         return _parse_txt(raw, name)
@@ -156,7 +228,9 @@ def _parse_json(raw: bytes, name: str, max_depth: int, max_metadata_bytes: int) 
     try:
         data = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
     except json.JSONDecodeError as e:
-        raise InputError("invalid_json", f"not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
+        raise InputError(
+            "invalid_json", f"not valid JSON: {e.msg} at line {e.lineno} column {e.colno}"
+        ) from None
     except RecursionError:
         raise InputError("json_too_deep", f"JSON nests deeper than {max_depth} levels") from None
     _depth(data, max_depth)
@@ -164,9 +238,16 @@ def _parse_json(raw: bytes, name: str, max_depth: int, max_metadata_bytes: int) 
         raise InputError("json_not_object", f"top level is a JSON {type(data).__name__}, not an object")
     unknown = sorted(set(data) - JSON_FIELDS)
     if unknown:
-        shown = ", ".join(repr(k[:40]) for k in unknown[:5])
+        # Field *names* are document content too (a misplaced name or value): they are not echoed.
+        # Only the allowed name a misspelling resembles is shown.
+        hints = sorted(
+            {m for k in unknown for m in difflib.get_close_matches(k.lower(), JSON_FIELDS, n=1, cutoff=0.7)}
+        )
+        hint = f" (did you mean {', '.join(repr(h) for h in hints)}?)" if hints else ""
         raise InputError(
-            "json_unknown_field", f"unknown field(s) {shown}; allowed: id, language, text, metadata"
+            "json_unknown_field",
+            f"{len(unknown)} unknown field(s){hint}; allowed: id, language, text, metadata "
+            "(unknown names are not shown: they may be document content)",
         )
     for key in ("id", "text"):
         if key not in data:
@@ -181,9 +262,13 @@ def _parse_json(raw: bytes, name: str, max_depth: int, max_metadata_bytes: int) 
     language = data.get("language")
     if language is not None:
         if not isinstance(language, str):
-            raise InputError("json_field", f"field 'language' must be a string or null, not {_json_type(language)}")
+            raise InputError(
+                "json_field", f"field 'language' must be a string or null, not {_json_type(language)}"
+            )
         if not _LANG.match(language):
-            raise InputError("bad_language", "field 'language' is not a language code such as 'en', 'fa', 'pt-BR'")
+            raise InputError(
+                "bad_language", "field 'language' is not a language code such as 'en', 'fa', 'pt-BR'"
+            )
         language = language.lower()
     metadata = data.get("metadata")
     if metadata is None:
@@ -199,6 +284,11 @@ def _parse_json(raw: bytes, name: str, max_depth: int, max_metadata_bytes: int) 
 def _json_type(value: Any) -> str:
     if value is None:
         return "null"
-    return {bool: "boolean", int: "number", float: "number", str: "string", list: "array", dict: "object"}.get(
-        type(value), type(value).__name__
-    )
+    return {
+        bool: "boolean",
+        int: "number",
+        float: "number",
+        str: "string",
+        list: "array",
+        dict: "object",
+    }.get(type(value), type(value).__name__)

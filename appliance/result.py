@@ -31,7 +31,11 @@ class FeatureResult(_Strict):
 
     value: FeatureValue = None
     status: Literal["extracted", "missing"]
-    reason: str | None = Field(default=None, description="Why it is missing (stable code).")
+    reason: str | None = Field(
+        default=None,
+        description="Why it is missing; for an extracted value decided without a model call, how "
+        "(e.g. 'no_evidence'). A stable code.",
+    )
     confidence: float | None = Field(
         default=None, ge=0, le=1, description="Model probability of the reported value at its decision point."
     )

@@ -52,7 +52,9 @@ class ServiceStatus(BaseModel):
     last_error: LastError | None = None
     queue_inbox: int = 0
     queue_work: int = 0
-    models: dict[str, Any] = Field(default_factory=dict, description="Pipeline.describe(): task, prompt hash, models.")
+    models: dict[str, Any] = Field(
+        default_factory=dict, description="Pipeline.describe(): task, prompt hash, models."
+    )
 
 
 def status_path(state_dir: Path) -> Path:
@@ -61,7 +63,8 @@ def status_path(state_dir: Path) -> Path:
 
 def write_status(state_dir: Path, status: ServiceStatus) -> None:
     status.updated = utcnow()
-    durable_write(status_path(state_dir), status.model_dump_json(indent=2).encode() + b"\n", 0o640)
+    data = status.model_dump_json(indent=2).encode() + b"\n"
+    durable_write(status_path(state_dir), data, 0o640, sync=status.state == "stopped")
 
 
 def read_status(state_dir: Path) -> ServiceStatus | None:

@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from . import __version__
 from .config import FOLDERS, PathsConfig
 from .errors import ApplianceError
-from .reader import is_ignored
+from .reader import MAX_NAME_BYTES, display_name, is_ignored
 
 RESULT_SUFFIX = ".json.age"
 ERROR_SUFFIX = ".error.json"
@@ -48,6 +48,11 @@ class WorkItem:
     name: str  # the name it had in the inbox
     claim: str  # unique claim id (sortable by claim time)
 
+    @property
+    def label(self) -> str:
+        """The name as text for logs, status and sidecars (non-UTF-8 bytes shown as ``\\xNN``)."""
+        return display_name(self.name)
+
 
 class FailureRecord(BaseModel):
     """The ``.error.json`` sidecar of a quarantined input. Codes, classes, hashes: never content."""
@@ -57,7 +62,9 @@ class FailureRecord(BaseModel):
     schema_version: Literal[1] = 1
     input_name: str
     reason: str = Field(description="Stable reason code (see docs/integration.md).")
-    detail: str | None = Field(default=None, description="Reader/validator explanation (positions and sizes only).")
+    detail: str | None = Field(
+        default=None, description="Reader/validator explanation (positions and sizes only)."
+    )
     exception: str | None = Field(default=None, description="Exception class, for unexpected failures.")
     attempts: int
     input_sha256: str | None = None
@@ -83,10 +90,15 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def durable_write(target: Path, data: bytes, mode: int = 0o600) -> Path:
-    """Temp file in the target folder → fsync → os.replace → fsync the folder (borgbackup's SaveFile)."""
+def durable_write(target: Path, data: bytes, mode: int = 0o600, *, sync: bool = True) -> Path:
+    """Temp file in the target folder → fsync → os.replace → fsync the folder (borgbackup's SaveFile).
+
+    ``sync=False`` keeps the atomic replace but skips both fsyncs: for the status heartbeat, which may
+    be lost in a power cut but must never be seen half-written.
+    """
     folder = target.parent
-    tmp = folder / f"{TMP_PREFIX}{secrets.token_hex(6)}-{target.name}"
+    # Fixed length, not derived from the target's name: a long name must not overflow NAME_MAX here.
+    tmp = folder / f"{TMP_PREFIX}{secrets.token_hex(8)}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         os.fchmod(fd, mode)  # not subject to the umask: the configured mode, exactly
@@ -94,7 +106,8 @@ def durable_write(target: Path, data: bytes, mode: int = 0o600) -> Path:
         while view:
             n = os.write(fd, view)
             view = view[n:]
-        os.fsync(fd)
+        if sync:
+            os.fsync(fd)
     except BaseException:
         os.close(fd)
         tmp.unlink(missing_ok=True)
@@ -105,7 +118,8 @@ def durable_write(target: Path, data: bytes, mode: int = 0o600) -> Path:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    fsync_dir(folder)
+    if sync:
+        fsync_dir(folder)
     return target
 
 
@@ -160,8 +174,12 @@ class Store:
 
     # ----------------------------------------------------------------------------------- inbox / work
 
-    def inbox_candidates(self) -> list[Path]:
-        """Regular, non-hidden, non-temporary files in the inbox, oldest first."""
+    def inbox_candidates(self, include_special: bool = False) -> list[Path]:
+        """Regular, non-hidden, non-temporary files in the inbox, oldest first.
+
+        ``include_special`` adds every other non-hidden entry (symbolic links, folders, named pipes):
+        the daemon takes those too, to set them aside with reason ``not_regular_file``.
+        """
         out = []
         try:
             entries = list(os.scandir(self.inbox))
@@ -171,7 +189,7 @@ class Store:
             if is_ignored(e.name):
                 continue
             try:
-                if not e.is_file(follow_symlinks=False):
+                if not include_special and not e.is_file(follow_symlinks=False):
                     continue
                 mtime = e.stat(follow_symlinks=False).st_mtime_ns
             except FileNotFoundError:
@@ -191,9 +209,11 @@ class Store:
         return WorkItem(path=target, name=path.name, claim=claim)
 
     def work_items(self) -> list[WorkItem]:
+        """Everything left in work/ (any kind of entry: a folder or link claimed before a crash is
+        refused properly at the next start, not left behind)."""
         items = []
         for p in self.work.iterdir():
-            if p.name.startswith(".") or not p.is_file():
+            if p.name.startswith("."):
                 continue
             claim, sep, name = p.name.partition("~")
             if not sep:  # placed here by hand: give it a claim id so its attempts are counted
@@ -238,7 +258,7 @@ class Store:
     def fail(self, item: WorkItem, record: FailureRecord) -> Path:
         """Quarantine: sidecar first (durably), then move the input next to it."""
         target = self.failed / item.name
-        if target.exists() or (self.failed / f"{item.name}{ERROR_SUFFIX}").exists():
+        if os.path.lexists(target):  # (a sidecar without its input is an orphan of an interrupted quarantine)
             target = self.failed / f"{item.claim}~{item.name}"
         sidecar = self.failed / f"{target.name}{ERROR_SUFFIX}"
         durable_write(sidecar, record.model_dump_json(indent=2).encode() + b"\n", 0o640)
@@ -246,6 +266,24 @@ class Store:
         fsync_dir(self.failed)
         fsync_dir(self.work)
         self.clear_attempts(item)
+        return target
+
+    def fail_from_inbox(self, path: Path, record: FailureRecord) -> Path | None:
+        """Quarantine straight from the inbox, under a shortened name, an input whose name is too long
+        to be claimed (``<claim>~<name>`` must fit the file system's name limit). None if it is gone."""
+        claim = f"{time.time_ns():x}{secrets.token_hex(2)}"
+        cut = os.fsdecode(os.fsencode(path.name)[: MAX_NAME_BYTES // 2])
+        target = self.failed / f"{claim}~{cut}"
+        sidecar = self.failed / f"{target.name}{ERROR_SUFFIX}"
+        if not os.path.lexists(path):
+            return None
+        durable_write(sidecar, record.model_dump_json(indent=2).encode() + b"\n", 0o640)
+        try:
+            os.rename(path, target)
+        except FileNotFoundError:
+            sidecar.unlink(missing_ok=True)
+            return None
+        fsync_dir(self.failed)
         return target
 
     def failures(self) -> list[tuple[Path, FailureRecord | None]]:
@@ -264,11 +302,11 @@ class Store:
         """Move a quarantined input back into the inbox (under its original name) and drop its sidecar."""
         src = self.failed / name
         sidecar = self.failed / f"{name}{ERROR_SUFFIX}"
-        if not src.is_file():
+        if name.endswith(ERROR_SUFFIX) or not os.path.lexists(src):
             raise StoreError(f"{name}: not in {self.failed}")
         original = name.partition("~")[2] if "~" in name else name
         target = self.inbox / original
-        if target.exists():
+        if os.path.lexists(target):
             raise StoreError(f"{original}: a file of that name is already in the inbox")
         os.rename(src, target)
         fsync_dir(self.inbox)
@@ -298,7 +336,9 @@ class Store:
 
     # ----------------------------------------------------------------------------------- counts
 
-    def counts(self) -> dict[str, int]:
+    def counts(self, ledger: bool = True) -> dict[str, int]:
+        """Files per folder; ``ledger=False`` skips counting the ledger (it grows without bound)."""
+
         def count(folder: Path, pred) -> int:
             try:
                 return sum(1 for e in os.scandir(folder) if pred(e))
@@ -307,8 +347,14 @@ class Store:
 
         return {
             "inbox": len(self.inbox_candidates()),
-            "work": count(self.work, lambda e: not e.name.startswith(".") and e.is_file()),
-            "failed": count(self.failed, lambda e: e.name.endswith(ERROR_SUFFIX) and not e.name.startswith(".")),
-            "outbox": count(self.outbox, lambda e: e.name.endswith(RESULT_SUFFIX) and not e.name.startswith(".")),
-            "processed": sum(1 for p in self.ledger.glob("*/*.json") if not p.name.startswith(".")),
+            "work": count(self.work, lambda e: not e.name.startswith(".")),
+            "failed": count(
+                self.failed, lambda e: e.name.endswith(ERROR_SUFFIX) and not e.name.startswith(".")
+            ),
+            "outbox": count(
+                self.outbox, lambda e: e.name.endswith(RESULT_SUFFIX) and not e.name.startswith(".")
+            ),
+            "processed": sum(1 for p in self.ledger.glob("*/*.json") if not p.name.startswith("."))
+            if ledger
+            else -1,
         }

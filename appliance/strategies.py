@@ -82,12 +82,15 @@ class RulesStrategy:
         found = self.rules.extract(text, language)
         out = {}
         for f in self.task.features:
-            r = found[f.key]
+            r = found.get(f.key)
+            if r is None:  # enum / number / string_list: the rules decide booleans only
+                out[f.key] = FeatureResult(status="missing", reason="not_supported_by_rules")
+                continue
             conf = max(0.0, min(1.0, float(r.confidence)))
             score = conf if r.value else 1.0 - conf
             out[f.key] = FeatureResult(
                 value=bool(r.value), status="extracted", confidence=conf, score=score, threshold=f.threshold,
-                evidence=[Evidence(quote=s.text[:300], found_in_text=False) for s in r.evidence[:3]],
+                evidence=[Evidence(quote=s.sentence[:300], found_in_text=False) for s in r.evidence[:3]],
             )
         return out
 

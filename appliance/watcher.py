@@ -18,9 +18,9 @@ import logging
 import os
 import queue
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from .reader import is_ignored
 
@@ -50,11 +50,13 @@ class StabilityTracker:
         self,
         settle_seconds: float,
         clock: Clock = time.monotonic,
-        stat: Stat = os.stat,
+        stat: Stat = os.lstat,  # a symbolic link is tracked as itself, never followed
         write_settle_seconds: float | None = None,
     ) -> None:
         self.settle = settle_seconds
-        self.write_settle = max(settle_seconds, write_settle_seconds if write_settle_seconds is not None else 0.0)
+        self.write_settle = max(
+            settle_seconds, write_settle_seconds if write_settle_seconds is not None else 0.0
+        )
         self.clock = clock
         self.stat = stat
         self._files: dict[Path, _Seen] = {}
@@ -122,7 +124,7 @@ CLOSED, MOVED_IN, CREATED, CHANGED, GONE = "closed", "moved_in", "created", "cha
 class InboxWatcher:
     """watchdog observer on the inbox (not recursive) that puts ``(kind, path)`` on a queue."""
 
-    def __init__(self, inbox: Path, events: "queue.Queue[tuple[str, Path]]") -> None:
+    def __init__(self, inbox: Path, events: queue.Queue[tuple[str, Path]]) -> None:
         self.inbox = Path(os.path.abspath(inbox))
         self.events = events
         self._observer = None
@@ -148,7 +150,7 @@ class InboxWatcher:
         watcher = self
 
         class Handler(FileSystemEventHandler):
-            def dispatch(self, event) -> None:  # noqa: D401 - watchdog API
+            def dispatch(self, event) -> None:
                 try:
                     watcher._on_event(event)
                 except Exception as e:  # never let the observer thread die

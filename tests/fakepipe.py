@@ -5,7 +5,8 @@ fake makes the lifecycle tests fast and deterministic. Behaviour is steered by m
 documents (test data, not patient text): ``#boom`` raises, ``#flaky`` raises on the first call per id,
 ``#toolong`` raises InputError, ``#slow`` sleeps ``FAKE_SLOW_SECONDS`` (default 2).
 
-Run as a script, it is ``appliance`` with this pipeline swapped in: ``python tests/fakepipe.py run --config F``.
+Run as a script, it is ``appliance`` with this pipeline swapped in:
+``python tests/fakepipe.py run --config F``.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from appliance import __version__  # noqa: E402
-from appliance.document import Document  # noqa: E402
-from appliance.errors import InputError  # noqa: E402
-from appliance.result import FeatureResult, ModelRef, Provenance, Result, Timings  # noqa: E402
+from appliance import __version__
+from appliance.document import Document
+from appliance.errors import InputError
+from appliance.result import FeatureResult, ModelRef, Provenance, Result, Timings
 
 KEYS = ["pain", "fever", "seizures"]
 
@@ -33,12 +34,17 @@ class FakePipeline:
         self.closed = False
 
     @classmethod
-    def load(cls, settings) -> "FakePipeline":
+    def load(cls, settings) -> FakePipeline:
         return cls(settings)
 
     def describe(self) -> dict:
-        return {"task": "fake3", "task_version": "1", "strategy": "json", "prompt_hash": "0" * 64,
-                "models": [{"name": "fake", "role": "extractor", "bundle_hash": "f" * 64}]}
+        return {
+            "task": "fake3",
+            "task_version": "1",
+            "strategy": "json",
+            "prompt_hash": "0" * 64,
+            "models": [{"name": "fake", "role": "extractor", "bundle_hash": "f" * 64}],
+        }
 
     def close(self) -> None:
         self.closed = True
@@ -65,16 +71,21 @@ class FakePipeline:
             source_name=doc.source_name,
             language=doc.language or "en",
             features=feats,
-            provenance=Provenance(app_version=__version__, task="fake3", task_version="1", prompt_hash="0" * 64,
-                                  strategy="json", models=[ModelRef(name="fake", role="extractor",
-                                                                    bundle_hash="f" * 64)]),
+            provenance=Provenance(
+                app_version=__version__,
+                task="fake3",
+                task_version="1",
+                prompt_hash="0" * 64,
+                strategy="json",
+                models=[ModelRef(name="fake", role="extractor", bundle_hash="f" * 64)],
+            ),
             timings=Timings(),
             metadata=doc.metadata,
         )
 
 
 if __name__ == "__main__":
-    import appliance.daemon as daemon
+    from appliance import daemon
     from appliance.cli import main
 
     daemon.default_loader = FakePipeline.load

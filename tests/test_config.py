@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.config import ApplianceConfig, SECTIONS, load_config, locate_key, render_reference
+from appliance.config import SECTIONS, ApplianceConfig, load_config, locate_key, render_reference
 from appliance.crypto import generate_identity
 from appliance.errors import ConfigError
 
@@ -112,17 +112,23 @@ def test_env_overrides(tmp_path):
 
 def test_env_errors_name_the_variable(tmp_path):
     p = write(tmp_path, "")
-    msg = str(pytest.raises(ConfigError, load_config, p, env={"APPLIANCE_LIMITS__MAX_FILE_BYTES": "lots"}).value)
+    msg = str(
+        pytest.raises(ConfigError, load_config, p, env={"APPLIANCE_LIMITS__MAX_FILE_BYTES": "lots"}).value
+    )
     assert "limits.max_file_bytes (environment variable APPLIANCE_LIMITS__MAX_FILE_BYTES)" in msg
     msg = str(pytest.raises(ConfigError, load_config, p, env={"APPLIANCE_PATHS__INBX": "/x"}).value)
-    assert "paths.inbx (environment variable APPLIANCE_PATHS__INBX): unknown key (did you mean 'inbox'?)" in msg
+    assert (
+        "paths.inbx (environment variable APPLIANCE_PATHS__INBX): unknown key (did you mean 'inbox'?)" in msg
+    )
 
 
 def test_recipient_key_shape(tmp_path):
     secret, _ = generate_identity()
     p = write(tmp_path, f'[recipients]\nkeys = ["{secret}"]\n')
     msg = str(pytest.raises(ConfigError, load_config, p, env={}).value)
-    assert "secret key" in msg and "AGE-SECRET" not in msg.replace("AGE-SECRET-KEY-", "")  # never echoes the key
+    assert "secret key" in msg and "AGE-SECRET" not in msg.replace(
+        "AGE-SECRET-KEY-", ""
+    )  # never echoes the key
     assert secret not in msg
     p = write(tmp_path, '[recipients]\nkeys = ["age1tooshort"]\n')
     assert "not an age X25519 public key" in str(pytest.raises(ConfigError, load_config, p, env={}).value)

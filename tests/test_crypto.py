@@ -17,7 +17,9 @@ from appliance.errors import ConfigError
 
 AGE = shutil.which("age")
 AGE_KEYGEN = shutil.which("age-keygen")
-needs_age = pytest.mark.skipif(AGE is None, reason="the `age` binary is not installed (apt-get install -y age)")
+needs_age = pytest.mark.skipif(
+    AGE is None, reason="the `age` binary is not installed (apt-get install -y age)"
+)
 
 
 def test_roundtrip_many_recipients():
@@ -91,7 +93,9 @@ def test_age_cli_decrypts_what_we_write(tmp_path):
 def test_we_decrypt_what_age_writes(tmp_path):
     key = tmp_path / "key.txt"
     subprocess.run([AGE_KEYGEN, "-o", str(key)], check=True, capture_output=True)
-    public = subprocess.run([AGE_KEYGEN, "-y", str(key)], check=True, capture_output=True, text=True).stdout.strip()
+    public = subprocess.run(
+        [AGE_KEYGEN, "-y", str(key)], check=True, capture_output=True, text=True
+    ).stdout.strip()
     blob = subprocess.run([AGE, "-r", public], input=b"hello", capture_output=True, check=True).stdout
     assert crypto.decrypt(blob, crypto.load_identities(key)) == b"hello"
 
@@ -133,7 +137,9 @@ def test_decrypt_cli_validates(tmp_path):
     r = CliRunner().invoke(main, ["decrypt", str(good), "-i", str(key), "--out-dir", str(outdir)])
     assert r.exit_code == 0
     written = outdir / "good.json"
-    assert stat.S_IMODE(written.stat().st_mode) == 0o600 and json.loads(written.read_bytes())["input_id"] == "d1"
+    assert (
+        stat.S_IMODE(written.stat().st_mode) == 0o600 and json.loads(written.read_bytes())["input_id"] == "d1"
+    )
 
     r = CliRunner().invoke(main, ["decrypt", str(bad), "-i", str(key), "--raw"])
     assert r.exit_code == 0 and r.stdout_bytes == b'{"not": "a result"}'

@@ -28,12 +28,14 @@ from appliance.result import Result
 from appliance.state import read_status
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fakepipe import FakePipeline  # noqa: E402
+from fakepipe import FakePipeline
 
 REPO = Path(__file__).resolve().parent.parent
 FAKE = Path(__file__).resolve().parent / "fakepipe.py"
 _SCRIPT = Path(sys.executable).parent / "appliance"  # the installed console script: `appliance run`
-APPLIANCE = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-c", "from appliance.cli import main; main()"]
+APPLIANCE = (
+    [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-c", "from appliance.cli import main; main()"]
+)
 SECRET = "PATIENT-SECRET-7f3a"  # stands in for patient text: must never leave the encrypted files
 
 
@@ -50,8 +52,12 @@ class Env:
         conf = {
             "paths": {"root": str(self.root)},
             "recipients": {"keys": [self.public]},
-            "watch": {"settle_seconds": 0.3, "write_settle_seconds": 3.0, "rescan_seconds": 0.5,
-                      "tick_seconds": 0.05},
+            "watch": {
+                "settle_seconds": 0.3,
+                "write_settle_seconds": 3.0,
+                "rescan_seconds": 0.5,
+                "tick_seconds": 0.05,
+            },
             "retries": {"max_attempts": 3, "backoff_seconds": 0.05, "backoff_max_seconds": 0.2},
             "service": {"status_interval_seconds": 0.2, "log_format": "json"},
         }
@@ -84,7 +90,9 @@ class Env:
         return out
 
     def failures(self) -> dict[str, dict]:
-        return {p.name[: -len(".error.json")]: json.loads(p.read_text()) for p in self.failed.glob("*.error.json")}
+        return {
+            p.name[: -len(".error.json")]: json.loads(p.read_text()) for p in self.failed.glob("*.error.json")
+        }
 
     def files(self, folder: str) -> list[str]:
         return sorted(p.name for p in (self.root / folder).iterdir() if not p.name.startswith("."))
@@ -136,13 +144,17 @@ def assert_no_secret(env: Env, *texts: str) -> None:
 def test_happy_path_result_is_encrypted_valid_and_input_removed(tmp_path):
     env = Env(tmp_path)
     env.drop("call-1.txt", f"pain and fever {SECRET}")
-    env.drop("call-2.json", json.dumps({"id": "c2", "language": "fa", "text": f"seizures {SECRET}",
-                                        "metadata": {"site": "north"}}))
+    c2 = json.dumps(
+        {"id": "c2", "language": "fa", "text": f"seizures {SECRET}", "metadata": {"site": "north"}}
+    )
+    env.drop("call-2.json", c2)
     d = daemon(env)
     run_until(d, lambda: len(env.files("outbox")) == 2)
     results = env.results()
-    assert set(results) == {f"call-1.{_sha('pain and fever ' + SECRET)[:16]}.json.age",
-                            f"c2.{_sha(json.dumps({'id': 'c2', 'language': 'fa', 'text': f'seizures {SECRET}', 'metadata': {'site': 'north'}}))[:16]}.json.age"}
+    assert set(results) == {
+        f"call-1.{_sha('pain and fever ' + SECRET)[:16]}.json.age",
+        f"c2.{_sha(c2)[:16]}.json.age",
+    }
     by_id = {r["input_id"]: r for r in results.values()}
     assert by_id["call-1"]["features"]["pain"]["value"] is True
     assert by_id["c2"]["metadata"] == {"site": "north"} and by_id["c2"]["language"] == "fa"
@@ -198,8 +210,13 @@ def test_bad_inputs_fail_with_reason_while_good_ones_flow(tmp_path):
     run_until(d, lambda: len(env.failures()) == 8 and len(env.files("outbox")) == 1, timeout=15)
     reasons = {name: f["reason"] for name, f in env.failures().items()}
     assert reasons == {
-        "utf16.txt": "utf16", "bin.txt": "binary", "empty.txt": "whitespace_only", "big.txt": "too_large",
-        "bad.json": "json_field", "notes.docx": "unsupported_type", "boom.txt": "pipeline_error",
+        "utf16.txt": "utf16",
+        "bin.txt": "binary",
+        "empty.txt": "whitespace_only",
+        "big.txt": "too_large",
+        "bad.json": "json_field",
+        "notes.docx": "unsupported_type",
+        "boom.txt": "pipeline_error",
         "long.txt": "too_long",
     }
     boom = env.failures()["boom.txt"]
@@ -303,8 +320,13 @@ class Proc:
         self._fh = open(self.log, "wb")
         e = {**os.environ, "PYTHONUNBUFFERED": "1", **(extra_env or {})}
         e.pop("NOTIFY_SOCKET", None)
-        self.p = subprocess.Popen(cmd + ["run", "--config", str(env.config)], stdout=self._fh, stderr=subprocess.STDOUT,
-                                  env=e, cwd=str(REPO))
+        self.p = subprocess.Popen(
+            cmd + ["run", "--config", str(env.config)],
+            stdout=self._fh,
+            stderr=subprocess.STDOUT,
+            env=e,
+            cwd=str(REPO),
+        )
         self.env = env
 
     def events(self) -> list[dict]:
@@ -411,18 +433,26 @@ def test_sigkill_mid_run_loses_nothing_and_duplicates_nothing(tmp_path):
 def test_config_error_is_clear_and_exit_78(tmp_path):
     cfg = tmp_path / "bad.toml"
     cfg.write_text("[watch]\nsettle_secnds = 1\n")
-    r = subprocess.run(APPLIANCE + ["run", "--config", str(cfg)], capture_output=True, text=True, cwd=str(REPO))
+    r = subprocess.run(
+        APPLIANCE + ["run", "--config", str(cfg)], capture_output=True, text=True, cwd=str(REPO)
+    )
     assert r.returncode == 78
     assert f"config file {cfg}" in r.stderr and "watch.settle_secnds (line 2): unknown key" in r.stderr
     assert "Traceback" not in r.stderr
-    r = subprocess.run(APPLIANCE + ["run", "--config", str(tmp_path / "none.toml")], capture_output=True, text=True)
+    r = subprocess.run(
+        APPLIANCE + ["run", "--config", str(tmp_path / "none.toml")], capture_output=True, text=True
+    )
     assert r.returncode == 78 and "config file not found" in r.stderr
 
 
 def test_no_recipient_exit_78(tmp_path):
     env = Env(tmp_path, recipients={"keys": []})
-    r = subprocess.run([sys.executable, str(FAKE), "run", "--config", str(env.config)], capture_output=True,
-                       text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, str(FAKE), "run", "--config", str(env.config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 78 and "no recipients configured" in r.stderr
 
 
@@ -436,7 +466,9 @@ def test_status_command(tmp_path):
     env.drop("ok.txt", "pain")
     wait_for(lambda: len(env.files("outbox")) == 1 and env.failures(), what="processing")
     time.sleep(0.5)
-    r = subprocess.run(APPLIANCE + ["status", "--config", str(env.config), "--json"], capture_output=True, text=True)
+    r = subprocess.run(
+        APPLIANCE + ["status", "--config", str(env.config), "--json"], capture_output=True, text=True
+    )
     assert r.returncode == 0, r.stderr
     s = json.loads(r.stdout)
     assert s["running"] and s["processed"]["since_start"] == 1 and s["failed"]["in_failed_folder"] == 1
@@ -447,7 +479,9 @@ def test_status_command(tmp_path):
     r = subprocess.run(APPLIANCE + ["failures", "--config", str(env.config)], capture_output=True, text=True)
     assert "bad.txt\tutf16" in r.stdout
     proc.stop()
-    r = subprocess.run(APPLIANCE + ["requeue", "--config", str(env.config), "--all"], capture_output=True, text=True)
+    r = subprocess.run(
+        APPLIANCE + ["requeue", "--config", str(env.config), "--all"], capture_output=True, text=True
+    )
     assert r.returncode == 0 and env.files("inbox") == ["bad.txt"] and env.files("failed") == []
 
 
@@ -456,8 +490,11 @@ def test_status_command(tmp_path):
 
 @pytest.fixture
 def e2e_env(tmp_path, tiny_bundle):
-    return Env(tmp_path, pipeline={"extractor": str(tiny_bundle), "task": "palliative13"},
-               limits={"max_document_tokens": 2048})
+    return Env(
+        tmp_path,
+        pipeline={"extractor": str(tiny_bundle), "task": "palliative13"},
+        limits={"max_document_tokens": 2048},
+    )
 
 
 def slow_writer(path: Path, content: str, pieces: int = 5, pause: float = 0.4) -> None:
@@ -477,6 +514,7 @@ def test_end_to_end_real_model(e2e_env, tmp_path):
         "renamed.json": json.dumps({"id": "R-1", "language": "en", "text": f"Fever and cough. {SECRET}"}),
         "slow.txt": "The family says she cannot sleep and has no appetite. " * 4 + SECRET,
         "dup.txt": f"Short of breath since Monday. {SECRET}",
+        "moved.txt": f"Vomiting after meals, and she feels weak. {SECRET}",
     }
     (env.inbox / "startup.txt").write_text(texts["startup.txt"])  # present before the daemon starts
     proc = Proc(env, APPLIANCE)
@@ -484,22 +522,31 @@ def test_end_to_end_real_model(e2e_env, tmp_path):
     env.drop("renamed.json", texts["renamed.json"])  # temp name + rename
     writer = threading.Thread(target=slow_writer, args=(env.inbox / "slow.txt", texts["slow.txt"]))
     writer.start()  # 2 s of writing with 0.4 s pauses; settle is 0.3 s: only the close may trigger it
-    (env.inbox / "dup.txt").write_text(texts["dup.txt"])
-    wait_for(lambda: len(env.files("outbox")) == 3, timeout=120, what="3 results")
+    (env.inbox / "dup.txt").write_text(texts["dup.txt"])  # written and closed in place
+    outside = tmp_path / "moved.txt"  # written elsewhere on the same file system, then moved in
+    outside.write_text(texts["moved.txt"])
+    os.rename(outside, env.inbox / "moved.txt")
     writer.join()
-    wait_for(lambda: len(env.files("outbox")) == 4, timeout=120, what="4 results")
+    wait_for(lambda: len(env.files("outbox")) == 5, timeout=120, what="5 results")
     (env.inbox / "dup-again.txt").write_text(texts["dup.txt"])  # new name: new id: its own result
     (env.inbox / "dup.txt").write_text(texts["dup.txt"])  # same name, same content: no second result
     env.drop("bad.txt", b"\xff\xfebad")
     proc.wait_event("duplicate")
-    wait_for(lambda: len(env.files("outbox")) == 5 and env.failures(), timeout=60, what="dup-again and bad")
+    wait_for(lambda: len(env.files("outbox")) == 6 and env.failures(), timeout=60, what="dup-again and bad")
     rc = proc.stop()
     assert rc == 0
     log = proc.log.read_text()
 
     results = env.results()
     by_source = {r["source_name"]: r for r in results.values()}
-    assert set(by_source) == {"startup.txt", "renamed.json", "slow.txt", "dup.txt", "dup-again.txt"}
+    assert set(by_source) == {
+        "startup.txt",
+        "renamed.json",
+        "slow.txt",
+        "dup.txt",
+        "dup-again.txt",
+        "moved.txt",
+    }
     # the slow writer's file was taken whole, not half-written
     assert by_source["slow.txt"]["input_sha256"] == _sha(texts["slow.txt"])
     assert by_source["renamed.json"]["input_id"] == "R-1"
@@ -516,7 +563,7 @@ def test_end_to_end_real_model(e2e_env, tmp_path):
     assert env.files("work") == [] and env.files("inbox") == []
     assert_no_secret(env, log)
     st = read_status(env.state)
-    assert st.state == "stopped" and st.processed == 5 and st.duplicates == 1
+    assert st.state == "stopped" and st.processed == 6 and st.duplicates == 1
     assert st.models["models"][0]["role"] == "extractor"
 
     age = shutil.which("age")
@@ -525,13 +572,21 @@ def test_end_to_end_real_model(e2e_env, tmp_path):
     for p in env.outbox.glob("*.json.age"):
         out = subprocess.run([age, "-d", "-i", str(env.key), str(p)], capture_output=True, check=True)
         assert json.loads(out.stdout) == results[p.name]
-    r = subprocess.run(APPLIANCE + ["decrypt", "-i", str(env.key), "--check", *map(str, env.outbox.glob("*.age"))],
-                       capture_output=True, text=True)
-    assert r.returncode == 0 and r.stdout.count("ok ") == 5
+    r = subprocess.run(
+        APPLIANCE + ["decrypt", "-i", str(env.key), "--check", *map(str, env.outbox.glob("*.age"))],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0 and r.stdout.count("ok ") == 6
 
 
-def test_end_to_end_sigkill_restart_real_model(e2e_env):
-    env = e2e_env
+def test_end_to_end_sigkill_restart_real_model(tmp_path, tiny_bundle):
+    # one candidate language: no language-detector start-up cost on each of the two starts
+    env = Env(
+        tmp_path,
+        pipeline={"extractor": str(tiny_bundle), "task": "palliative13", "languages": ["en"]},
+        limits={"max_document_tokens": 2048},
+    )
     names = [f"n{i:02d}.txt" for i in range(12)]
     for n in names:
         (env.inbox / n).write_text(f"Call {n}: the patient has pain and a fever. {SECRET}")
@@ -545,3 +600,65 @@ def test_end_to_end_sigkill_restart_real_model(e2e_env):
     assert sorted(r["source_name"] for r in env.results().values()) == names
     assert env.failures() == {} and env.files("inbox") == []
     assert_no_secret(env, proc.log.read_text())
+
+
+def test_unexpected_error_in_quarantine_is_retried_not_forgotten(tmp_path, monkeypatch):
+    env = Env(tmp_path)
+    d = daemon(env)
+    real_fail = d.store.fail
+    calls = []
+
+    def flaky_fail(item, record):
+        calls.append(item.name)
+        if len(calls) == 1:
+            raise OSError(28, "No space left on device")
+        return real_fail(item, record)
+
+    monkeypatch.setattr(d.store, "fail", flaky_fail)
+    env.drop("bad.txt", b"\x00\x00binary")
+    run_until(d, lambda: env.failures() != {})
+    assert calls == ["bad.txt", "bad.txt"] and env.files("work") == []
+    assert env.failures()["bad.txt"]["reason"] == "binary"
+
+
+def test_sd_notify_protocol(tmp_path):
+    """READY=1 once models are loaded, STATUS= lines, WATCHDOG=1 keep-alives, STOPPING=1 on SIGTERM."""
+    import socket
+
+    sock_path = str(tmp_path / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(sock_path)
+    sock.settimeout(0.2)
+    env = Env(tmp_path)
+    # WATCHDOG_USEC=0.6 s: the daemon sends a keep-alive every 0.2 s
+    e = {**os.environ, "NOTIFY_SOCKET": sock_path, "WATCHDOG_USEC": "600000", "PYTHONUNBUFFERED": "1"}
+    p = subprocess.Popen(
+        [sys.executable, str(FAKE), "run", "--config", str(env.config)],
+        env=e,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    messages: list[str] = []
+
+    def collect_until(pred, timeout=20.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not pred():
+            try:
+                messages.append(sock.recv(4096).decode())
+            except socket.timeout:
+                pass
+        assert pred(), messages
+
+    try:
+        collect_until(lambda: "READY=1" in messages)
+        env.drop("a.txt", "pain")
+        collect_until(lambda: any(m.startswith("STATUS=ready: processed=1") for m in messages))
+        collect_until(lambda: messages.count("WATCHDOG=1") >= 2)
+        p.send_signal(signal.SIGTERM)
+        collect_until(lambda: "STOPPING=1" in messages)
+        assert p.wait(10) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+        sock.close()
+    assert messages.index("STATUS=loading models") < messages.index("READY=1")

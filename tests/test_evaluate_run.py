@@ -20,7 +20,14 @@ from appliance.cli import main as cli_main
 from appliance.document import Document
 from appliance.errors import InputError
 from appliance.evaluate import (
-    apply_thresholds, calibrate_run, compare_runs, evaluate, fit_thresholds, load_labelled, load_run, split_of,
+    apply_thresholds,
+    calibrate_run,
+    compare_runs,
+    evaluate,
+    fit_thresholds,
+    load_labelled,
+    load_run,
+    split_of,
 )
 from appliance.evaluate.calibrate import choose_threshold
 from appliance.result import FeatureResult, Provenance, Result, Timings
@@ -38,7 +45,7 @@ def _u(*parts: str) -> float:
 class FakePipeline:
     """Deterministic stand-in: P(true) leans towards the label (read from a side table), some missing."""
 
-    calls: list[str] = []
+    calls: list[str] = []  # noqa: RUF012  (shared on purpose: counts calls across instances)
 
     def __init__(self, settings: PipelineSettings, truth: dict[str, dict[str, bool]], version: str = "1",
                  refuse: frozenset[str] = frozenset()) -> None:
@@ -134,7 +141,7 @@ def test_evaluate_writes_all_outputs(tmp_path, data):
 
 def test_resume_after_interruption_gives_the_same_report(tmp_path, data):
     fresh, resumed = tmp_path / "fresh", tmp_path / "resumed"
-    kw = dict(split="test", replicates=100, progress=False, plot=False)
+    kw = {"split": "test", "replicates": 100, "progress": False, "plot": False}
     full = evaluate(data, _settings(), fresh, pipeline_factory=_factory(data), **kw)
     FakePipeline.calls.clear()
     part = evaluate(data, _settings(), resumed, limit=5, pipeline_factory=_factory(data), **kw)
@@ -156,7 +163,7 @@ def test_resume_after_interruption_gives_the_same_report(tmp_path, data):
 
 def test_torn_last_line_is_skipped_and_redone(tmp_path, data):
     out = tmp_path / "run"
-    kw = dict(split="all", replicates=0, progress=False, plot=False, baseline=False)
+    kw = {"split": "all", "replicates": 0, "progress": False, "plot": False, "baseline": False}
     evaluate(data, _settings(), out, limit=4, pipeline_factory=_factory(data), **kw)
     with open(out / "predictions.jsonl", "a") as f:
         f.write('{"id": "doc-004", "text_sha256": "tor')  # killed mid-write
@@ -170,7 +177,7 @@ def test_torn_last_line_is_skipped_and_redone(tmp_path, data):
 
 def test_changed_pipeline_or_text_does_not_reuse_stale_predictions(tmp_path, data):
     out = tmp_path / "run"
-    kw = dict(split="all", replicates=0, progress=False, plot=False, baseline=False, limit=8)
+    kw = {"split": "all", "replicates": 0, "progress": False, "plot": False, "baseline": False, "limit": 8}
     evaluate(data, _settings(), out, pipeline_factory=_factory(data, "1"), **kw)
     o = evaluate(data, _settings(), out, pipeline_factory=_factory(data, "2"), **kw)
     assert o.cached["run"] == 0 and o.processed["run"] == 8
@@ -231,7 +238,7 @@ def test_labelled_file_problems_name_the_line(tmp_path):
 
 
 def test_compare_runs_paired(tmp_path, data):
-    kw = dict(split="all", replicates=100, progress=False, plot=False)
+    kw = {"split": "all", "replicates": 100, "progress": False, "plot": False}
     evaluate(data, _settings(), tmp_path / "a", pipeline_factory=_factory(data, "1"), **kw)
     evaluate(data, _settings(), tmp_path / "b", pipeline_factory=_factory(data, "2"), limit=40, **kw)
     c = compare_runs(load_run(tmp_path / "a"), load_run(tmp_path / "b"), replicates=100)
@@ -342,3 +349,14 @@ def test_cli_evaluate_compare_calibrate(tmp_path, data, monkeypatch):
     assert r.exit_code != 0 and "--data" in r.output
     r = cli.invoke(cli_main, ["evaluate", "compare", str(tmp_path / "nowhere"), str(out)])
     assert r.exit_code != 0 and "report.json" in r.output and "Traceback" not in r.output
+
+
+def test_without_matplotlib_the_png_is_skipped_with_a_clear_note(tmp_path, data, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import fails as if not installed
+    o = evaluate(data, _settings(), tmp_path / "r", replicates=0, progress=False, baseline=False,
+                 pipeline_factory=_factory(data))
+    assert "report.png" not in o.files and not (tmp_path / "r" / "report.png").exists()
+    assert any("matplotlib" in n and "clinical-appliance[evaluate]" in n for n in o.notes)
+    assert (tmp_path / "r" / "report.md").is_file()

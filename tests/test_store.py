@@ -139,3 +139,13 @@ def test_counts(store):
     store.claim(store.inbox / "b.txt")
     c = store.counts()
     assert (c["inbox"], c["work"], c["failed"], c["processed"]) == (1, 1, 0, 0)
+
+
+def test_orphan_sidecar_is_replaced(store):
+    # a quarantine interrupted after its sidecar was written: the input is still in work/
+    (store.failed / "a.txt.error.json").write_text("{}")
+    (store.inbox / "a.txt").write_text("x")
+    item = store.claim(store.inbox / "a.txt")
+    target = store.fail(item, FailureRecord(input_name="a.txt", reason="binary", attempts=1))
+    assert target == store.failed / "a.txt"
+    assert json.loads((store.failed / "a.txt.error.json").read_text())["reason"] == "binary"

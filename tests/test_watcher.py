@@ -127,7 +127,7 @@ def test_observe_keeps_timer_and_touch_after_complete(tmp_path):
 # ------------------------------------------------------------------------------------------ inotify
 
 
-def collect(q: "queue.Queue", want: set[str], timeout: float = 5.0) -> list[tuple[str, str]]:
+def collect(q: queue.Queue, want: set[str], timeout: float = 5.0) -> list[tuple[str, str]]:
     seen: list[tuple[str, str]] = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -145,7 +145,7 @@ def collect(q: "queue.Queue", want: set[str], timeout: float = 5.0) -> list[tupl
 def watched(tmp_path):
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    q: "queue.Queue" = queue.Queue()
+    q: queue.Queue = queue.Queue()
     w = InboxWatcher(inbox, q)
     if not w.start():
         pytest.skip("inotify unavailable")

@@ -18,7 +18,9 @@ from ..errors import ApplianceError
 
 @click.command("keygen")
 @click.option(
-    "--out", "-o", type=click.Path(dir_okay=False, path_type=Path),
+    "--out",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
     help="Write the identity to FILE (created with mode 0600; never overwritten without --force). "
     "Without it the identity goes to stdout, as with age-keygen.",
 )
@@ -43,17 +45,27 @@ def keygen(out: Path | None, force: bool) -> None:
 
 
 @click.command("decrypt")
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
 @click.option(
-    "--identity", "-i", "identity", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    "--identity",
+    "-i",
+    "identity",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="age identity file (from `appliance keygen` or `age-keygen`).",
 )
 @click.option(
-    "--out-dir", "-d", type=click.Path(file_okay=False, path_type=Path),
+    "--out-dir",
+    "-d",
+    type=click.Path(file_okay=False, path_type=Path),
     help="Write each decrypted file into DIR (name without '.age', mode 0600) instead of printing it.",
 )
 @click.option("--check", is_flag=True, help="Only decrypt and validate; print one 'ok' line per file.")
-@click.option("--raw", is_flag=True, help="Do not parse or validate: for archived inputs (.txt.age, .json.age).")
+@click.option(
+    "--raw", is_flag=True, help="Do not parse or validate: for archived inputs (.txt.age, .json.age)."
+)
 def decrypt(files: tuple[Path, ...], identity: Path, out_dir: Path | None, check: bool, raw: bool) -> None:
     """Decrypt result files and validate them against the Result schema.
 
@@ -77,7 +89,9 @@ def decrypt(files: tuple[Path, ...], identity: Path, out_dir: Path | None, check
                     Result.model_validate_json(text)
                 except (UnicodeDecodeError, ValidationError) as e:
                     n = len(e.errors()) if isinstance(e, ValidationError) else 1
-                    raise ApplianceError(f"decrypted, but not a valid result document ({n} schema error(s))") from None
+                    raise ApplianceError(
+                        f"decrypted, but not a valid result document ({n} schema error(s))"
+                    ) from None
         except ApplianceError as e:
             click.echo(f"{f}: {e}", err=True)
             bad += 1

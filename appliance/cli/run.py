@@ -14,7 +14,11 @@ from ..errors import ApplianceError
 EX_CONFIG = 78  # sysexits.h; the unit sets RestartPreventExitStatus=78: no restart loop on bad config
 
 config_option = click.option(
-    "--config", "-c", "config_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    "--config",
+    "-c",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
     help="Config file (default: $APPLIANCE_CONFIG, else /etc/appliance/config.toml).",
 )
 
@@ -46,12 +50,7 @@ def run(config_file: Path | None) -> None:
     daemon = Daemon(cfg, config_path=config_path(config_file))
     try:
         code = daemon.run()
-    except ApplianceError as e:  # start-up refused: recipients, bundles, folders, task
-        import logging
-
-        from ..logfmt import event
-
-        event(logging.getLogger("appliance.daemon"), logging.ERROR, "start_failed", error=e.__class__.__name__)
+    except ApplianceError as e:  # start-up refused: recipients, bundles, folders, task (already logged)
         click.echo(f"Error: {e}", err=True)
         sys.exit(EX_CONFIG)
     sys.exit(code)
@@ -86,7 +85,9 @@ def status(config_file: Path | None, as_json: bool) -> None:
     try:
         counts = store.counts()
     except OSError as e:
-        raise ApplianceError(f"cannot read the data folders: {e.__class__.__name__} (run as the service user?)") from None
+        raise ApplianceError(
+            f"cannot read the data folders: {e.__class__.__name__} (run as the service user?)"
+        ) from None
     failures = store.failures()
     last_failed = max((r for _, r in failures if r is not None), key=lambda r: r.failed_at, default=None)
     report = {
@@ -96,31 +97,50 @@ def status(config_file: Path | None, as_json: bool) -> None:
         "started": st.started.isoformat() if st else None,
         "heartbeat": st.updated.isoformat() if st else None,
         "current": st.current if st and running else None,
-        "queue": {"total": counts["inbox"] + counts["work"], "inbox": counts["inbox"], "work": counts["work"]},
+        "queue": {
+            "total": counts["inbox"] + counts["work"],
+            "inbox": counts["inbox"],
+            "work": counts["work"],
+        },
         "processed": {"since_start": st.processed if st else 0, "total": counts["processed"]},
         "failed": {"since_start": st.failed if st else 0, "in_failed_folder": counts["failed"]},
         "duplicates_since_start": st.duplicates if st else 0,
         "retries_since_start": st.retries if st else 0,
         "outbox": counts["outbox"],
         "last_error": (
-            {"code": st.last_error.code, "at": st.last_error.at.isoformat()} if st and st.last_error
-            else ({"code": last_failed.reason, "at": last_failed.failed_at.isoformat()} if last_failed else None)
+            {"code": st.last_error.code, "at": st.last_error.at.isoformat()}
+            if st and st.last_error
+            else (
+                {"code": last_failed.reason, "at": last_failed.failed_at.isoformat()} if last_failed else None
+            )
         ),
         "models": st.models if st else {},
     }
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:
-        head = "running" if running else ("not running" if st is None or st.state == "stopped" else "not running (stale status)")
+        head = (
+            "running"
+            if running
+            else ("not running" if st is None or st.state == "stopped" else "not running (stale status)")
+        )
         lines = [f"appliance: {head}"]
         if st:
-            lines[0] += f" (pid {st.pid}, state {st.state}, started {st.started:%Y-%m-%d %H:%M:%S}Z, heartbeat {_ago(st.updated, now)})"
+            lines[0] += (
+                f" (pid {st.pid}, state {st.state}, started {st.started:%Y-%m-%d %H:%M:%S}Z, "
+                f"heartbeat {_ago(st.updated, now)})"
+            )
         q = report["queue"]
         lines.append(f"queue:      {q['total']} (inbox {q['inbox']}, work {q['work']})")
         if report["current"]:
             lines.append(f"current:    {report['current']}")
-        lines.append(f"processed:  {report['processed']['since_start']} since start, {report['processed']['total']} in ledger")
-        lines.append(f"failed:     {report['failed']['since_start']} since start, {counts['failed']} in {store.failed}")
+        lines.append(
+            f"processed:  {report['processed']['since_start']} since start, "
+            f"{report['processed']['total']} in ledger"
+        )
+        lines.append(
+            f"failed:     {report['failed']['since_start']} since start, {counts['failed']} in {store.failed}"
+        )
         lines.append(f"outbox:     {counts['outbox']} result(s) waiting")
         le = report["last_error"]
         lines.append(f"last error: {le['code']} at {le['at']}" if le else "last error: none")
@@ -131,7 +151,9 @@ def status(config_file: Path | None, as_json: bool) -> None:
                 f"prompt {str(models.get('prompt_hash', ''))[:16]}"
             )
             for m in models.get("models", []):
-                lines.append(f"model:      {m.get('role')} {m.get('name')} bundle {str(m.get('bundle_hash', ''))[:16]}")
+                lines.append(
+                    f"model:      {m.get('role')} {m.get('name')} bundle {str(m.get('bundle_hash', ''))[:16]}"
+                )
         click.echo("\n".join(lines))
     sys.exit(0 if running else 3)
 
@@ -179,7 +201,9 @@ def failures(config_file: Path | None, as_json: bool) -> None:
         elif rec is None:
             click.echo(f"{path.name}\t(unreadable sidecar)")
         else:
-            click.echo(f"{path.name}\t{rec.reason}\tattempts={rec.attempts}\t{rec.failed_at:%Y-%m-%dT%H:%M:%SZ}")
+            click.echo(
+                f"{path.name}\t{rec.reason}\tattempts={rec.attempts}\t{rec.failed_at:%Y-%m-%dT%H:%M:%SZ}"
+            )
 
 
 @click.group("config")
@@ -200,7 +224,9 @@ def config_check(config_file: Path | None) -> None:
     click.echo(f"recipients: {len(recipients)}")
     for name in ("inbox", "work", "outbox", "failed", "archive", "state"):
         click.echo(f"{name + ':':<11} {cfg.paths.folder(name)}")
-    click.echo(f"extractor:  {cfg.pipeline.extractor} (task {cfg.pipeline.task}, strategy {cfg.pipeline.strategy})")
+    click.echo(
+        f"extractor:  {cfg.pipeline.extractor} (task {cfg.pipeline.task}, strategy {cfg.pipeline.strategy})"
+    )
 
 
 @config_group.command("show")

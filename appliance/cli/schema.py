@@ -15,7 +15,9 @@ import click
     show_default=True,
     help="'result': the decrypted result document; 'error': the .error.json sidecar of a failed input.",
 )
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE, not stdout.")
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE, not stdout."
+)
 def schema(kind: str, output: Path | None) -> None:
     """Print the JSON Schema (draft 2020-12) of results or of failure sidecars."""
     from ..docsync import dumps, error_schema, result_schema

@@ -73,7 +73,7 @@ def choose_threshold(
             return current, "kept: no threshold gives MCC above 0 on dev", {}
         idx = np.flatnonzero(r["mcc"] >= best - 1e-12)
         i = int(idx[np.argmin(np.abs(cand[idx] - current))])
-        note = f"max MCC on dev"
+        note = "max MCC on dev"
     elif objective == "sensitivity":
         ok = np.flatnonzero(r["sensitivity"] >= target_sensitivity - 1e-12)
         i = int(ok[np.argmax(cand[ok])])  # the lowest candidate always reaches sensitivity 1
@@ -152,6 +152,7 @@ def calibrate_run(
     tuned = base.with_thresholds(thresholds)
     tuned = tuned.model_copy(update={"version": f"{base.version}+calibrated-{objective}"})
     if out is not None:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
         save_task(tuned, Path(out))
 
     effect: dict[str, Any] | None = None

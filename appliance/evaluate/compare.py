@@ -15,7 +15,17 @@ from ..errors import InputError
 from .metrics import percentile_ci
 from .report import fmt, fmt_stat
 from .rundir import LoadedRun
-from .scoring import CONFIDENCE, DEFAULT_REPLICATES, DEFAULT_SEED, RunArrays, _r, _stat, defined_features, run_samples, weights_for
+from .scoring import (
+    CONFIDENCE,
+    DEFAULT_REPLICATES,
+    DEFAULT_SEED,
+    RunArrays,
+    _r,
+    _stat,
+    defined_features,
+    run_samples,
+    weights_for,
+)
 
 FEATURE_FIGURES = ("extracted.macro_f1", "extracted.mcc", "extracted.sensitivity", "extracted.specificity",
                    "missing_false.macro_f1", "missing_false.mcc", "missing_rate", "auc")
@@ -107,8 +117,8 @@ def render_comparison(c: dict[str, Any]) -> str:
         "",
         f"- A: {a['label']} (`{a['dir']}`, {a['run']})",
         f"- B: {b['label']} (`{b['dir']}`, {b['run']})",
-        f"- only in A: {c['only_a']}, only in B: {c['only_b']}, label disagreements: {c['label_mismatches']} "
-        "(A's labels are used)",
+        (f"- only in A: {c['only_a']}, only in B: {c['only_b']}, label disagreements: {c['label_mismatches']} "
+         "(A's labels are used)"),
         f"- paired bootstrap: {c['bootstrap']['replicates']} replicates, seed {c['bootstrap']['seed']}",
         "",
         f"## Median over the {len(c['summary']['features'])} defined features",
@@ -137,4 +147,4 @@ def render_comparison(c: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-__all__ = ["compare_runs", "render_comparison", "fmt_stat"]
+__all__ = ["compare_runs", "fmt_stat", "render_comparison"]

@@ -24,7 +24,8 @@ Conventions (the same as scikit-learn's defaults, so figures are comparable with
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 

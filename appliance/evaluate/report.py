@@ -31,7 +31,7 @@ def fmt_stat(stat: dict[str, Any] | None, ci: bool = True) -> str:
         return "–"
     s = fmt(stat["value"])
     if ci and stat.get("ci"):
-        s += f" ({fmt(stat['ci'][0])}–{fmt(stat['ci'][1])})"
+        s += f" [{fmt(stat['ci'][0])}, {fmt(stat['ci'][1])}]"
     return s
 
 
@@ -54,8 +54,8 @@ def _headline_rows(report: dict[str, Any], how: str, ci: bool = True) -> list[st
 
 def _feature_table(run: dict[str, Any]) -> list[str]:
     lines = [
-        "| feature | pos/neg | TP | FP | TN | FN | missing | sensitivity | specificity | precision | F1 | "
-        "macro-F1 | MCC | ROC AUC | macro-F1, missing→False | MCC, missing→False |",
+        ("| feature | pos/neg | TP | FP | TN | FN | missing | sensitivity | specificity | precision | F1 | "
+         "macro-F1 | MCC | ROC AUC | macro-F1, missing→False | MCC, missing→False |"),
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for key, fe in run["features"].items():
@@ -102,8 +102,8 @@ def render_markdown(report: dict[str, Any]) -> str:
             for m, f1, mc, se, sp in report["study"]["table"]
         ),
         "",
-        f"Published rows: {report['study']['reference']}. Different language, population and features: for "
-        "orientation, not a like-for-like comparison.",
+        (f"Published rows: {report['study']['reference']}. Different language, population and features: for "
+         "orientation, not a like-for-like comparison."),
         "",
         "## Mean over features",
         "",
@@ -112,7 +112,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         *_headline_rows(report, "mean"),
         "",
     ]
-    for name, run in report["runs"].items():
+    for run in report["runs"].values():
         t = run.get("timing") or {}
         timing = (
             f" Time per document: median {fmt(t.get('median_s'), 2)} s, mean {fmt(t.get('mean_s'), 2)} s."
@@ -131,10 +131,10 @@ def render_markdown(report: dict[str, Any]) -> str:
     out += [
         "## Definitions",
         "",
-        "Sensitivity TP/(TP+FN); specificity TN/(TN+FP); precision TP/(TP+FP) (– when undefined); F1 of the "
-        "positive class; macro-F1 = mean F1 of the positive and the negative class (0 for an empty class, as "
-        "scikit-learn); MCC (0 when every document is predicted one class); ROC AUC from `score` = P(true), "
-        "– without both classes or without scores. See `docs/evaluation.md`.",
+        ("Sensitivity TP/(TP+FN); specificity TN/(TN+FP); precision TP/(TP+FP) (– when undefined); F1 of the "
+         "positive class; macro-F1 = mean F1 of the positive and the negative class (0 for an empty class, as "
+         "scikit-learn); MCC (0 when every document is predicted one class); ROC AUC from `score` = P(true), "
+         "– without both classes or without scores. See `docs/evaluation.md`."),
         "",
     ]
     return "\n".join(out)

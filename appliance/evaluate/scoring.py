@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -53,7 +54,7 @@ class RunArrays:
     def n(self) -> int:
         return len(self.ids)
 
-    def subset(self, mask: Sequence[bool] | np.ndarray) -> "RunArrays":
+    def subset(self, mask: Sequence[bool] | np.ndarray) -> RunArrays:
         m = np.asarray(mask, dtype=bool)
         return RunArrays(
             ids=[i for i, k in zip(self.ids, m) if k],
@@ -65,7 +66,7 @@ class RunArrays:
             errors=self.errors,
         )
 
-    def with_values(self, value: np.ndarray) -> "RunArrays":
+    def with_values(self, value: np.ndarray) -> RunArrays:
         return RunArrays(
             ids=self.ids, splits=self.splits, keys=self.keys, y=self.y, labelled=self.labelled,
             value=np.asarray(value, dtype=bool) & self.extracted, extracted=self.extracted, score=self.score,
@@ -197,9 +198,9 @@ def run_samples(
         defined = defined_features(a)[0]
     summary: dict[str, dict[str, np.ndarray]] = {"median": {}, "mean": {}}
     if defined:
-        for how in summary:
+        for how, block in summary.items():
             for m in SUMMARY_METRICS:
-                summary[how][m] = _summarise(np.vstack([per_feature[k][m] for k in defined]), how)
+                block[m] = _summarise(np.vstack([per_feature[k][m] for k in defined]), how)
     return per_feature, summary
 
 

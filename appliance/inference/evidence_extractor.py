@@ -45,6 +45,33 @@ def _question(label: str, definition: str, excerpt: str) -> str:
     return f"Excerpt:\n{excerpt.strip()}\n\nItem: {label}. {definition.strip()}\nDoes the patient have it now?"
 
 
+# How the excerpt is chosen; the fine-tuning data (export/finetune.py) is built with the same values.
+CONTEXT_SENTENCES = 1
+EXCERPT_CHARS = 1200
+# First tokens of these words are summed into P(yes) / P(no).
+YES_WORDS = ["yes", "Yes", " yes", " Yes"]
+NO_WORDS = ["no", "No", " no", " No"]
+
+
+def prefix_messages() -> list[dict[str, str]]:
+    """The fixed part of every question: system instruction and the worked examples as turns."""
+    messages = [{"role": "system", "content": SYSTEM}]
+    for label, excerpt, definition, answer in EXAMPLES:
+        messages.append({"role": "user", "content": _question(label, definition, excerpt)})
+        messages.append({"role": "assistant", "content": "yes" if answer else "no"})
+    return messages
+
+
+def question_turn(f: Feature, excerpt: str, language: str) -> str:
+    return _question(f.label(language), f.definition, excerpt)
+
+
+def select_excerpt(rules, text: str, language: str, key: str, max_chars: int = EXCERPT_CHARS) -> str | None:
+    """The rule-selected excerpt the model is asked about; None when the rules find no mention."""
+    sentences = rules.select_evidence(text, language, key, context_sentences=CONTEXT_SENTENCES, max_chars=max_chars)
+    return "\n".join(sentences) if sentences else None
+
+
 class EvidenceStrategy:
     def __init__(self, settings: PipelineSettings, task: Task, models_dir: Path) -> None:
         from ..rules import RuleExtractor
@@ -54,17 +81,14 @@ class EvidenceStrategy:
         self.rules = RuleExtractor(task)
         self.model = LoadedModel(resolve_bundle(settings.extractor, models_dir), verify=settings.verify_bundles,
                                  threads=settings.threads)
-        messages = [{"role": "system", "content": SYSTEM}]
-        for label, excerpt, definition, answer in EXAMPLES:
-            messages.append({"role": "user", "content": _question(label, definition, excerpt)})
-            messages.append({"role": "assistant", "content": "yes" if answer else "no"})
+        messages = prefix_messages()
         self._messages = messages
         self.prefix = self.model.render(messages, add_generation_prompt=False)
         probe = self.model.render(messages + [{"role": "user", "content": "x"}], add_generation_prompt=True)
         self.reuse = settings.prefix_reuse and probe.startswith(self.prefix)
         self.prefix_ids = self.model.encode(self.prefix, add_bos=True) if self.reuse else []
-        self.yes_ids = self._first_ids(["yes", "Yes", " yes", " Yes"])
-        self.no_ids = self._first_ids(["no", "No", " no", " No"])
+        self.yes_ids = self._first_ids(YES_WORDS)
+        self.no_ids = self._first_ids(NO_WORDS)
         self.max_length = min(self.model.context_length, settings.max_context_tokens)
         template = self.model.render(messages + [{"role": "user", "content": _question("{label}", "{def}", "{x}")}],
                                      add_generation_prompt=True)
@@ -79,7 +103,7 @@ class EvidenceStrategy:
         self.count_tokens = self.model.count_tokens
         # Evidence is selected from the whole document; only the excerpt must fit the context.
         self.window_tokens = None
-        self.excerpt_chars = 1200
+        self.excerpt_chars = EXCERPT_CHARS
         self._gen = None
 
     def _first_ids(self, words: list[str]) -> list[int]:
@@ -98,7 +122,7 @@ class EvidenceStrategy:
         self.rules.extract("warm up", "en")
 
     def _p_yes(self, f: Feature, excerpt: str, language: str) -> float:
-        turn = _question(f.label(language), f.definition, excerpt)
+        turn = question_turn(f, excerpt, language)
         with self.model.lock:
             if self.reuse:
                 self.warm()
@@ -124,18 +148,45 @@ class EvidenceStrategy:
         findings = self.rules.extract(text, language)
         out: dict[str, FeatureResult] = {}
         for f in self.task.features:
-            sentences = self.rules.select_evidence(text, language, f.key, context_sentences=1,
-                                                   max_chars=self.excerpt_chars)
-            rule = findings.get(f.key)
-            if not sentences:
-                conf = float(rule.confidence) if rule is not None and not rule.value else 0.9
-                out[f.key] = FeatureResult(value=False, status="extracted", confidence=conf, score=1 - conf,
-                                           threshold=f.threshold)
+            if f.type != "boolean":  # yes/no questions only: other types are not asked
+                out[f.key] = FeatureResult(status="missing", reason="not_supported_by_evidence_strategy")
                 continue
-            excerpt = "\n".join(sentences)
+            excerpt = select_excerpt(self.rules, text, language, f.key, self.excerpt_chars)
+            rule = findings.get(f.key)
+            if excerpt is None:
+                out[f.key] = no_evidence_result(f, rule)
+                continue
             p = self._p_yes(f, excerpt, language)
             value = p >= f.threshold
-            ev = [Evidence(quote=s.text[:300], found_in_text=False) for s in (rule.evidence[:2] if rule else [])]
             out[f.key] = FeatureResult(value=value, status="extracted", score=p, confidence=p if value else 1 - p,
-                                       threshold=f.threshold, evidence=ev)
+                                       threshold=f.threshold, evidence=rule_quotes(rule))
         return out
+
+
+NO_EVIDENCE = "no_evidence"
+
+
+def no_evidence_result(f: Feature, rule) -> FeatureResult:
+    """A feature the rule pre-pass found no mention of: False without a model call.
+
+    ``reason`` says so (``no_evidence``); ``score`` stays empty (no model probability exists, and the
+    threshold is not applied: calibration leaves these documents out, exactly as the pipeline decides);
+    ``confidence`` is the rule pre-pass's heuristic for 'not mentioned' (``appliance.rules``)."""
+    conf = float(rule.confidence) if rule is not None and not rule.value else None
+    return FeatureResult(value=False, status="extracted", reason=NO_EVIDENCE, confidence=conf, score=None,
+                         threshold=f.threshold)
+
+
+def rule_quotes(rule, limit: int = 3) -> list[Evidence]:
+    """The sentences of the rule pre-pass's mentions behind a decision, as evidence quotes (verbatim
+    sentences of the text the rules read, so the pipeline's evidence check finds them)."""
+    if rule is None:
+        return []
+    quotes: list[Evidence] = []
+    for span in rule.evidence:
+        q = span.sentence.strip()[:300]
+        if q and all(q != e.quote for e in quotes):
+            quotes.append(Evidence(quote=q, found_in_text=False))
+        if len(quotes) >= limit:
+            break
+    return quotes

@@ -35,10 +35,11 @@ _loaded: dict[str, Any] = {}
 
 
 class _Block(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):  # noqa: ANN001
+    def find_spec(self, name, path=None, target=None):
         if name.split(".", 1)[0] in _BLOCKED:
-            raise ModuleNotFoundError(f"No module named '{name}' (kept out of the appliance runtime)", name=name)
-        return None
+            raise ModuleNotFoundError(
+                f"No module named '{name}' (kept out of the appliance runtime)", name=name
+            )
 
 
 def _overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
@@ -62,11 +63,10 @@ def modules() -> dict[str, Any]:
             sys.modules["quickumls"] = stub
         try:
             import spacy
-            from spacy.language import Language
-            from spacy.tokens import Doc
-
             from medspacy.context import ConText, ConTextRule
             from medspacy.target_matcher import TargetMatcher, TargetRule
+            from spacy.language import Language
+            from spacy.tokens import Doc
         finally:
             sys.meta_path.remove(block)
             if stubbed and getattr(sys.modules.get("quickumls"), "__file__", None) is None:
@@ -91,5 +91,5 @@ def blank(language: str) -> Any:
     spacy = modules()["spacy"]
     try:
         return spacy.blank(language)
-    except Exception:  # unknown language code
+    except (ImportError, KeyError, ValueError):  # unknown language code
         return spacy.blank("xx")

@@ -6,28 +6,36 @@ tokenise once with a blank spaCy pipeline, set sentence starts from the segmenta
 in ``context/<lang>.json``) -> one assertion per mention -> one finding per feature.
 
 Assertion of a mention
-  In a statement: negated -> ``absent``; hypothetical or possible -> ``hypothetical``; family (unless
-  a family member is the speaker, who then speaks about the patient) -> ``family``; historical and
-  not also marked current ("still", "now", "since") -> ``history_only``; otherwise ``present``.
-  In a question ("Any fever?"), the mention is not a statement about the patient; the answer decides
-  (see ``segment``): a negated question ("no fever?") with any yes/no answer -> ``absent``; a
-  hypothetical one -> ``hypothetical``; answered "yes" -> as a statement (present / history_only /
-  family); answered "no" -> ``absent``; no clear answer -> ignored (kept only as evidence context).
+  In a statement: inside an examination context ("pain to palpation", "does it hurt when I press")
+  -> ``exam`` (not counted: a sign, not a symptom report); negated -> ``absent``; hypothetical or
+  possible ("if", "can cause", "rule out") -> ``hypothetical``; family (unless a family member is the
+  speaker, who then speaks about the patient) -> ``family``; historical and not also marked current
+  ("still", "now", "since") -> ``history_only``; otherwise ``present``.
+  In a clinician's (or unknown speaker's) question ("Any fever?") the mention is not a statement
+  about the patient; the answer decides (see ``segment``): a negated question ("no fever?") with any
+  yes/no answer -> ``absent``; a hypothetical one -> ``hypothetical``; answered "yes" -> as a
+  statement (present / history_only / family); answered "no" -> ``absent``; no clear answer ->
+  ``unanswered`` (not counted; kept as evidence context). When the answer names the feature itself
+  ("No pain, but I cough"), its own mention decides and the question's vote is dropped.
+  A patient's or relative's question is about their own situation ("Is this pain normal?", "Can you
+  send a doctor?") and is read as a statement.
 
 Finding of a feature (``RuleFinding``)
-  Weighted votes: a patient-side or unknown speaker's statement and a yes/no answer to a question
-  count 1; a clinician's statement counts ``CLINICIAN_WEIGHT`` (clinicians restate, explain and plan;
-  they also summarise the patient). ``present`` when the present votes reach ``PRESENT_MIN`` and are at
-  least ``PRESENT_RATIO`` times the absent votes; otherwise the first of ``history_only``, ``absent``,
-  ``family``, ``hypothetical`` that has a vote (a weak present vote falls back to them too);
-  otherwise ``not_mentioned``. ``value`` is True only for ``present``.
+  Every counted mention is one vote (``CLINICIAN_WEIGHT`` for a clinician's statement: 1.0, since
+  down-weighting clinicians did not help on the development split, where clinicians summarise the
+  patient and speech-recognition transcripts mislabel speakers). ``present`` when the present votes
+  reach ``PRESENT_MIN`` (1) and at least ``PRESENT_RATIO`` (0.5) times the absent votes: a patient
+  who reports knee pain and denies chest pain has pain. Otherwise the first of ``history_only``,
+  ``absent``, ``family``, ``hypothetical`` that has a vote; otherwise ``not_mentioned``. ``value``
+  is True only for ``present``.
 
-Confidence (a heuristic, not a probability model; see ``_confidence``)
-  ``present``: 0.60 + 0.10 per further present vote (at most 0.90), minus 0.15 if there are
-  also absent votes; ``absent``: 0.85, minus 0.15 if there are present votes; ``history_only`` /
-  ``family`` / ``hypothetical``: 0.70; ``not_mentioned``: 0.90 (for a rare symptom, not finding it
-  is usually right). The constants were checked against the development split's accuracy per status
-  (docs/rules-baseline.md), rounded, and are the same for every feature.
+Confidence (a heuristic, not a fitted model; ``_confidence``)
+  ``present``: 0.65 for one present vote, +0.10 per further vote (at most 0.95), -0.15 if there are
+  also absent votes; ``absent``: 0.90, -0.15 if there are present votes; ``history_only`` /
+  ``family`` / ``hypothetical``: 0.80; ``not_mentioned``: 0.95 (clamped to [0.5, 0.95]). The numbers
+  are the development split's accuracy per bucket, rounded down (docs/rules-baseline.md), the same
+  for every feature. ``not_mentioned`` is that reliable only because most features are rare: for a
+  common symptom (pain) silence is weaker evidence.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import warnings
 from bisect import bisect_right
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -53,11 +62,13 @@ if TYPE_CHECKING:
     from ..tasks import Task
 
 Status = Literal["present", "absent", "not_mentioned", "history_only", "hypothetical", "family"]
-Assertion = Literal["present", "absent", "history_only", "hypothetical", "family", "unanswered"]
+Assertion = Literal["present", "absent", "history_only", "hypothetical", "family", "unanswered", "exam"]
 
-CLINICIAN_WEIGHT = 0.5
+RULES_VERSION = "1"
+CLINICIAN_WEIGHT = 1.0
+PATIENT_QUESTIONS_ARE_STATEMENTS = True
 PRESENT_MIN = 1.0
-PRESENT_RATIO = 1.0
+PRESENT_RATIO = 0.5
 _FALLBACK_ORDER: tuple[Status, ...] = ("history_only", "absent", "family", "hypothetical")
 _MAX_EVIDENCE = 8
 
@@ -78,7 +89,9 @@ class Span(_Strict):
     assertion: Assertion
     speaker: Role = "unknown"
     question: bool = Field(default=False, description="The mention is in a question.")
-    answer: str | None = Field(default=None, description="For a question: the answer sentence, if one was found.")
+    answer: str | None = Field(
+        default=None, description="For a question: the answer sentence, if one was found."
+    )
     answer_start: int | None = None
     answer_end: int | None = None
 
@@ -92,8 +105,9 @@ class RuleFinding(_Strict):
 
 # -- pipelines (one per task content and language, shared by all extractors) ------------------------
 
-_PIPELINES: dict[tuple[str, str], "_Pipeline"] = {}
+_PIPELINES: dict[tuple[str, str], _Pipeline] = {}
 _PIPELINES_LOCK = threading.Lock()
+_MAX_PIPELINES = 16
 
 
 def _lang(language: str | None, text: str = "") -> str:
@@ -106,11 +120,10 @@ def _lang(language: str | None, text: str = "") -> str:
 
 
 def _context_rules(language: str) -> list[dict[str, Any]]:
+    """ConText rules for a language; none for a language without a rule file."""
     ref = resources.files(__package__).joinpath("context", f"{language}.json")
     if not ref.is_file():
-        ref = resources.files(__package__).joinpath("context", "en.json") if language == "xx" else None
-        if ref is None:
-            return []
+        return []
     return json.loads(ref.read_text(encoding="utf-8"))["context_rules"]
 
 
@@ -132,6 +145,7 @@ class _Pipeline:
         self.language = language
         self.persian = is_persian(language)
         nlp = _spacy.blank(language)
+        nlp.max_length = 5_000_000  # characters; long call transcripts are far below
         if self.persian:
             _persian_tokenizer(nlp, m["spacy"])
         self.nlp = nlp
@@ -144,7 +158,9 @@ class _Pipeline:
             ft = feature_terms(task, f, language)
             self.sources[f.key] = ft[0].source if ft else "none"
             terms += ft
-        matcher = nlp.add_pipe("medspacy_target_matcher")
+        # result_type None: the matcher returns its spans and we set doc.ents once (its own
+        # "doc.ents += (span,)" per match is quadratic in the number of matches).
+        matcher = nlp.add_pipe("medspacy_target_matcher", config={"result_type": None})
         matcher.add(build_rules(terms, language, nlp.tokenizer, m["TargetRule"]))
         raw = _context_rules(language)
         ctx_rules = []
@@ -157,15 +173,21 @@ class _Pipeline:
             if r.get("terminated_by"):
                 r["terminated_by"] = {c.upper() for c in r["terminated_by"]}
             ctx_rules.append(m["ConTextRule"](**r))
-        ctx = nlp.add_pipe("medspacy_context", config={"rules": None, "span_attrs": None})
+        # prune_on_target_overlap: a trigger inside a matched term ("can't" in "can't sleep", "نمی‌دهد"
+        # in "جواب نمی‌دهد") is part of that symptom, not a modifier of its neighbours.
+        ctx = nlp.add_pipe(
+            "medspacy_context", config={"rules": None, "span_attrs": None, "prune_on_target_overlap": True}
+        )
         if ctx_rules:
             ctx.add(ctx_rules)
         self.lock = threading.Lock()
         from spacy.attrs import SENT_START
+        from spacy.util import filter_spans
 
         self.SENT_START = SENT_START
+        self.filter_spans = filter_spans
 
-    def run(self, text: str, starts: list[int]):  # noqa: ANN201
+    def run(self, text: str, starts: list[int]):
         """Tokenise ``text`` (match form), set sentence starts at ``starts`` (sorted), run the pipes."""
         with self.lock:
             doc = self.nlp.make_doc(text)
@@ -177,12 +199,17 @@ class _Pipeline:
                 pos = numpy.searchsorted(idx, numpy.asarray(starts, dtype=numpy.int64), side="left")
                 flags[pos[pos < len(doc)]] = 1
                 doc.from_array([self.SENT_START], flags.reshape(-1, 1).astype(numpy.uint64))
-            for _, proc in self.nlp.pipeline:
-                doc = proc(doc)
+            # medspaCy's TargetMatcher warns with the span text on an entity conflict: that would be
+            # patient text on stderr / in logs, so its warnings are silenced here.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                spans = self.nlp.get_pipe("medspacy_target_matcher")(doc)
+                doc.ents = self.filter_spans(spans)
+                doc = self.nlp.get_pipe("medspacy_context")(doc)
             return doc
 
 
-def _persian_tokenizer(nlp, spacy) -> None:  # noqa: ANN001
+def _persian_tokenizer(nlp, spacy) -> None:
     """Split Persian punctuation written without spaces ("درد،تب") like Latin punctuation."""
     from spacy.util import compile_infix_regex, compile_prefix_regex, compile_suffix_regex
 
@@ -200,6 +227,8 @@ def pipeline_for(task: Task, language: str) -> _Pipeline:
             p = _PIPELINES.get(key)
             if p is None:
                 p = _Pipeline(task, language)
+                while len(_PIPELINES) >= _MAX_PIPELINES:  # edited task files must not pile up
+                    _PIPELINES.pop(next(iter(_PIPELINES)))
                 _PIPELINES[key] = p
     return p
 
@@ -234,7 +263,7 @@ _PARTICLES = {"no", "nope", "nah", "not", "نه", "خیر", "نخیر"}
 _LEADING = {"um", "uh", "well", "oh", "so", "and", "okay", "ok", "yeah", "خب", "خوب", "والا"}
 
 
-def _answer_particle(doc, mod, ent) -> bool:  # noqa: ANN001
+def _answer_particle(doc, mod, ent) -> bool:
     """A sentence-initial "no" / "nope" / "نه" answers the question before it; it negates only a
     target right after it ("No fever."), not one further on ("No, it's just the pain in my knee")."""
     if mod.category.upper() != "NEGATED_EXISTENCE":
@@ -242,19 +271,22 @@ def _answer_particle(doc, mod, ent) -> bool:  # noqa: ANN001
     start, end = mod.modifier_span
     if end - start != 1 or doc[start].lower_ not in _PARTICLES or ent.start < end:
         return False
-    i = start - 1
-    while i >= 0 and not doc[i].is_sent_start and (doc[i].is_punct or doc[i].is_space or doc[i].lower_ in _LEADING):
+    i = start
+    while i > 0 and not doc[i].is_sent_start:  # only fillers and punctuation before it in its sentence
+        prev = doc[i - 1]
+        if not (prev.is_punct or prev.is_space or prev.lower_ in _LEADING):
+            return False
         i -= 1
-    if i >= 0 and not doc[i].is_sent_start:
-        return False  # not at the start of its sentence
-    if i >= 0 and doc[i].is_sent_start and not (doc[i].is_punct or doc[i].lower_ in _LEADING or i == start):
-        return False
     gap = [t for t in doc[end : ent.start] if not t.is_space]
-    # "no fever", "no , no fever", "nope - fever" stay negations; anything longer is an answer.
+    # "No fever" and "No, no fever" stay negations; "No, it's ..." / "No it's just ..." answer.
+    if gap and gap[0].is_punct:
+        return not any(t.lower_ in _PARTICLES for t in gap)
     return len([t for t in gap if not t.is_punct and t.lower_ not in _PARTICLES]) > 1
 
 
 def _statement_assertion(cats: set[str], role: Role) -> Assertion:
+    if "EXAM" in cats:
+        return "exam"
     if "NEGATED_EXISTENCE" in cats:
         return "absent"
     if "HYPOTHETICAL" in cats or "POSSIBLE_EXISTENCE" in cats:
@@ -267,6 +299,8 @@ def _statement_assertion(cats: set[str], role: Role) -> Assertion:
 
 
 def _question_assertion(cats: set[str], role: Role, polarity: str | None) -> Assertion:
+    if "EXAM" in cats:
+        return "exam"
     if "NEGATED_EXISTENCE" in cats:
         return "absent" if polarity else "unanswered"
     if "HYPOTHETICAL" in cats or "POSSIBLE_EXISTENCE" in cats:
@@ -293,9 +327,25 @@ class RuleExtractor:
     def __init__(self, task: Task) -> None:
         self.task = task
         self._cache: OrderedDict[tuple[str, str], _Analysis] = OrderedDict()
+        self._content_hash: str | None = None
         self._lock = threading.Lock()
 
     # -- public API ---------------------------------------------------------------------------
+
+    @property
+    def content_hash(self) -> str:
+        """sha256 over what decides the output: the task, every built-in lexicon and ConText rule
+        file, and ``RULES_VERSION`` (bumped when the logic changes). For result provenance."""
+        if self._content_hash is None:
+            h = hashlib.sha256(f"rules-{RULES_VERSION}\0{self.task.content_hash}".encode())
+            root = resources.files(__package__)
+            for folder in ("lexicons", "context"):
+                for ref in sorted(root.joinpath(folder).iterdir(), key=lambda r: r.name):
+                    if ref.name.endswith(".json"):
+                        h.update(f"\0{folder}/{ref.name}\0".encode())
+                        h.update(ref.read_bytes())
+            self._content_hash = h.hexdigest()
+        return self._content_hash
 
     def extract(self, text: str, language: str | None = "en") -> dict[str, RuleFinding]:
         a = self._analysis(text, language)
@@ -321,7 +371,15 @@ class RuleExtractor:
             return []
         sents = a.structure.sentences
         last = len(sents) - 1
-        prio = {"present": 0, "absent": 1, "history_only": 2, "family": 3, "hypothetical": 3, "unanswered": 4}
+        prio = {
+            "present": 0,
+            "absent": 1,
+            "history_only": 2,
+            "family": 3,
+            "hypothetical": 3,
+            "unanswered": 4,
+            "exam": 4,
+        }
         windows: list[list[int]] = []  # [lo, hi, priority, core_lo, core_hi]
         for m in mentions:
             i = m.sentence.index
@@ -393,7 +451,7 @@ class RuleExtractor:
             s = sents[k]
             cats = {mod.category.upper() for mod in ent._.modifiers if not _answer_particle(doc, mod, ent)}
             answer = None
-            if s.question:
+            if s.question and not (PATIENT_QUESTIONS_ARE_STATEMENTS and s.role in ("patient", "family")):
                 answer, pol = self._answer(structure, s, norm, polarity_cache)
                 assertion = _question_assertion(cats, answer.role if answer else s.role, pol)
                 weight = 1.0
@@ -435,7 +493,7 @@ class RuleExtractor:
     def _finding(self, a: _Analysis, mentions: list[_Mention]) -> RuleFinding:
         votes: dict[str, float] = {}
         for m in mentions:
-            if m.assertion != "unanswered":
+            if m.assertion not in ("unanswered", "exam"):
                 votes[m.assertion] = votes.get(m.assertion, 0.0) + m.weight
         pres, absn = votes.get("present", 0.0), votes.get("absent", 0.0)
         status: Status = "not_mentioned"
@@ -463,11 +521,11 @@ class RuleExtractor:
         o = a.o
         kw: dict[str, Any] = {}
         if m.answer is not None:
-            kw = dict(
-                answer=a.original[o(m.answer.start) : o(m.answer.end)],
-                answer_start=o(m.answer.start),
-                answer_end=o(m.answer.end),
-            )
+            kw = {
+                "answer": a.original[o(m.answer.start) : o(m.answer.end)],
+                "answer_start": o(m.answer.start),
+                "answer_end": o(m.answer.end),
+            }
         return Span(
             start=o(m.start),
             end=o(m.end),
@@ -501,15 +559,16 @@ class RuleExtractor:
 
 
 def _confidence(status: Status, votes: dict[str, float]) -> float:
+    """Heuristic confidence that ``value`` is right (see the module docstring for the numbers)."""
     pres, absn = votes.get("present", 0.0), votes.get("absent", 0.0)
     if status == "present":
-        c = 0.60 + 0.10 * min(3.0, max(0.0, pres - 1.0))
+        c = 0.65 + 0.10 * min(3.0, max(0.0, pres - 1.0))
         if absn > 0:
             c -= 0.15
     elif status == "absent":
-        c = 0.85 - (0.15 if pres > 0 else 0.0)
+        c = 0.90 - (0.15 if pres > 0 else 0.0)
     elif status == "not_mentioned":
-        c = 0.90
+        c = 0.95
     else:
-        c = 0.70
+        c = 0.80
     return round(min(0.95, max(0.5, c)), 2)

@@ -112,7 +112,7 @@ def _term(key: str, text: str, source: str) -> Term:
     return Term(key, text.strip(), source)
 
 
-def build_rules(terms: list[Term], language: str, tokenizer, TargetRule) -> list:  # noqa: ANN001
+def build_rules(terms: list[Term], language: str, tokenizer, TargetRule) -> list:
     """medspaCy TargetRules for ``terms``: phrase rules where possible, token patterns otherwise."""
     persian = is_persian(language)
     rules = []
@@ -160,6 +160,6 @@ def build_rules(terms: list[Term], language: str, tokenizer, TargetRule) -> list
     return rules
 
 
-def _subtokens(tokenizer, word: str) -> list[str]:  # noqa: ANN001
+def _subtokens(tokenizer, word: str) -> list[str]:
     toks = [t.lower_ for t in tokenizer(word)]
     return toks or [word]

@@ -8,8 +8,10 @@ Turns
   ``[doctor]``, ``[patient_guest]`` (bracketed, any label up to 40 characters), and
   ``Doctor:``, ``Dr. Smith:``, ``Patient's daughter:``, ``پزشک:``, ``همراه بیمار:`` (a label of at most
   four words before a colon at the start of a line; an optional leading timestamp ``00:01:23`` or
-  bullet is skipped). When the text has tags, an untagged line continues the previous turn; when it
-  has none, every line is its own turn with an unknown speaker.
+  bullet is skipped). "Label:" lines count as speaker tags only when at least one label names a known
+  role, so "Fever: no" / "Plan: ..." notes are not read as dialogue. When the text has tags, an
+  untagged line continues the previous turn; when it has none, every line is its own turn with an
+  unknown speaker.
   The label is mapped to a role by keywords (family words first, so "patient's daughter" and
   ``[patient_guest]`` are family): ``clinician`` (doctor, nurse, operator, پزشک, پرستار, کارشناس, …),
   ``patient`` (patient, caller, بیمار, …), ``family`` (daughter, wife, guest, همراه, دختر, …) or
@@ -29,6 +31,9 @@ Questions
   (unpunctuated speech-recognition output), when it opens like an English question ("do you",
   "any", "have you", …).
 
+  In a tagged dialogue, a clinician's last sentence before a turn that opens with a plain yes or no
+  is a question too, whatever its punctuation ("[doctor] Blood in your stool. [patient] No.").
+
 Answers
   The answer to a question is the first sentence of the next turn when that turn has a different
   speaker and the question is among the trailing questions of its own turn (the asker did not go on
@@ -41,7 +46,7 @@ Answers
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 Role = Literal["clinician", "patient", "family", "unknown"]
@@ -51,28 +56,119 @@ Role = Literal["clinician", "patient", "family", "unknown"]
 _LEAD = r"^[ \t]*(?:[-*>#•]+[ \t]*)?(?:\(?\d{1,2}:\d{2}(?::\d{2})?(?:\.\d+)?\)?[ \t]*[-–]?[ \t]*)?"
 _TAG_BRACKET = re.compile(_LEAD + r"\[(?P<spk>[^\[\]\n]{1,40})\][ \t]*:?[ \t]*")
 _TAG_COLON = re.compile(
-    _LEAD + r"\**(?P<spk>[^\W\d_](?:[\w\u200c'’.()-]*)(?:[ \t]+[\w\u200c'’.()-]+){0,3}?)\**[ \t]*[:：][ \t]*(?!//)"
+    _LEAD
+    + r"\**(?P<spk>[^\W\d_](?:[\w\u200c'’.()-]*)(?:[ \t]+[\w\u200c'’.()-]+){0,3}?)\**[ \t]*[:：][ \t]*(?!//)"
 )
 
 _FAMILY_WORDS = {
-    "guest", "family", "daughter", "son", "wife", "husband", "mother", "mom", "mum", "father", "dad",
-    "sister", "brother", "caregiver", "carer", "relative", "companion", "friend", "partner", "spouse",
-    "parent", "grandson", "granddaughter", "niece", "nephew", "aunt", "uncle", "child", "guardian",
-    "همراه", "دختر", "پسر", "همسر", "مادر", "پدر", "خواهر", "برادر", "عروس", "داماد", "نوه", "خانواده",
-    "فرزند", "شوهر", "زن",
+    "guest",
+    "family",
+    "daughter",
+    "son",
+    "wife",
+    "husband",
+    "mother",
+    "mom",
+    "mum",
+    "father",
+    "dad",
+    "sister",
+    "brother",
+    "caregiver",
+    "carer",
+    "relative",
+    "companion",
+    "friend",
+    "partner",
+    "spouse",
+    "parent",
+    "grandson",
+    "granddaughter",
+    "niece",
+    "nephew",
+    "aunt",
+    "uncle",
+    "child",
+    "guardian",
+    "همراه",
+    "دختر",
+    "پسر",
+    "همسر",
+    "مادر",
+    "پدر",
+    "خواهر",
+    "برادر",
+    "عروس",
+    "داماد",
+    "نوه",
+    "خانواده",
+    "فرزند",
+    "شوهر",
+    "زن",
 }
 _CLINICIAN_WORDS = {
-    "doctor", "dr", "physician", "clinician", "provider", "nurse", "np", "pa", "rn", "md", "therapist",
-    "operator", "agent", "interviewer", "counselor", "counsellor", "staff", "practitioner", "consultant",
-    "resident", "attending", "specialist", "pharmacist", "worker", "caseworker", "q", "interviewer",
-    "پزشک", "دکتر", "پرستار", "اپراتور", "کارشناس", "مشاور", "مددکار", "پاسخگو", "روانشناس", "متخصص",
-    "پرسنل", "کادر",
+    "doctor",
+    "dr",
+    "physician",
+    "clinician",
+    "provider",
+    "nurse",
+    "np",
+    "pa",
+    "rn",
+    "md",
+    "therapist",
+    "operator",
+    "agent",
+    "interviewer",
+    "counselor",
+    "counsellor",
+    "staff",
+    "practitioner",
+    "consultant",
+    "resident",
+    "attending",
+    "specialist",
+    "pharmacist",
+    "worker",
+    "caseworker",
+    "q",
+    "پزشک",
+    "دکتر",
+    "پرستار",
+    "اپراتور",
+    "کارشناس",
+    "مشاور",
+    "مددکار",
+    "پاسخگو",
+    "روانشناس",
+    "متخصص",
+    "پرسنل",
+    "کادر",
 }
 _PATIENT_WORDS = {"patient", "pt", "client", "caller", "a", "بیمار", "مددجو", "تماس", "تماسگیرنده"}
 _NOT_SPEAKERS = {
     # Section-like labels that look like "Label:" at a line start but are not speakers.
-    "note", "notes", "plan", "assessment", "impression", "diagnosis", "history", "medications", "allergies",
-    "subjective", "objective", "exam", "vitals", "date", "time", "re", "subject", "summary", "hpi", "ros",
+    "note",
+    "notes",
+    "plan",
+    "assessment",
+    "impression",
+    "diagnosis",
+    "history",
+    "medications",
+    "allergies",
+    "subjective",
+    "objective",
+    "exam",
+    "vitals",
+    "date",
+    "time",
+    "re",
+    "subject",
+    "summary",
+    "hpi",
+    "ros",
 }
 
 
@@ -80,7 +176,11 @@ def speaker_role(label: str | None) -> Role:
     """Map a speaker label ("Doctor", "patient_guest", "همراه بیمار") to a role."""
     if not label:
         return "unknown"
-    words = set(re.findall(r"[^\W\d_]+", label.lower().replace("\u200c", "")))
+    words = set(re.findall(r"[^\W\d_]+", label.lower().replace("\u200c", " ")))
+    # Persian possessive endings: "دخترش" (her daughter), "پسرم" (my son)
+    words |= {
+        w[: -len(x)] for w in words for x in ("ش", "م", "ت", "شون", "مون") if w.endswith(x) and len(w) > 3
+    }
     if words & _FAMILY_WORDS:
         return "family"
     if words & _CLINICIAN_WORDS:
@@ -162,15 +262,55 @@ class Structure:
 # -- sentence splitting ---------------------------------------------------------------------------
 
 _ABBREV = {
-    "dr", "mr", "mrs", "ms", "st", "vs", "etc", "e.g", "i.e", "eg", "ie", "approx", "fig", "jr", "sr",
-    "prof", "inc", "no", "nos", "dept", "wk", "wks", "min", "hr", "hrs", "mg", "ml", "cc", "pt", "pts",
-    "mt", "ft", "oz", "lb", "lbs", "sgt", "capt", "gen", "rev", "hon", "ca", "cf", "al",
+    "dr",
+    "mr",
+    "mrs",
+    "ms",
+    "st",
+    "vs",
+    "etc",
+    "e.g",
+    "i.e",
+    "eg",
+    "ie",
+    "approx",
+    "fig",
+    "jr",
+    "sr",
+    "prof",
+    "inc",
+    "no",
+    "nos",
+    "dept",
+    "wk",
+    "wks",
+    "min",
+    "hr",
+    "hrs",
+    "mg",
+    "ml",
+    "cc",
+    "pt",
+    "pts",
+    "mt",
+    "ft",
+    "oz",
+    "lb",
+    "lbs",
+    "sgt",
+    "capt",
+    "gen",
+    "rev",
+    "hon",
+    "ca",
+    "cf",
+    "al",
 }
 _END = re.compile(r"[.!?؟…]+[\"'”’»)\]]*(?=\s)")
 _Q_END = re.compile(r"[?؟][\"'”’»)\]]*\s*$")
 _TERMINAL = re.compile(r"[.!?؟…][\"'”’»)\]]*\s*$")
 _Q_OPENERS = re.compile(
-    r"^(?:(?:and|so|um|uh|okay|ok|now|also|well|yeah|alright|right|hmm|oh|but|then|and then|all right)\s*,?\s+)*"
+    r"^(?:(?:and|so|um|uh|okay|ok|now|also|well|yeah|alright|right|hmm|oh|but|then|and then|all right|sure)\s*,?\s+)*"
     r"(?:do|does|did|are|is|was|were|have|has|had|any|anything|can|could|would|will|how|what|when|where|"
     r"which|who|why|ever)\b",
     re.IGNORECASE,
@@ -183,6 +323,7 @@ _Q_CUE = re.compile(
     r"|any\s+other\b|anything\s+else\b)",
     re.IGNORECASE,
 )
+_Q_ANY = re.compile(r"\b(?:symptoms?|like|about|also|okay|ok|alright|now|so|sure)\s+(any)\b", re.IGNORECASE)
 _Q_TAIL = re.compile(r"(?:\bor\s+not|یا\s+نه|یا\s+خیر)\s*[.!]?\s*$", re.IGNORECASE)
 _LATIN_LOWER = re.compile(r"[a-z]")
 _WORD_BEFORE = re.compile(r"([\w.]+)$")
@@ -194,9 +335,7 @@ def _is_question(text: str) -> bool:
         return False
     if _Q_END.search(t) or t.startswith("آیا") or _Q_TAIL.search(t):
         return True
-    if not _TERMINAL.search(t) and _Q_OPENERS.match(t):
-        return True
-    return False
+    return bool(not _TERMINAL.search(t) and _Q_OPENERS.match(t))
 
 
 def _split_region(text: str, start: int, end: int) -> list[tuple[int, int]]:
@@ -231,7 +370,7 @@ def _split_region(text: str, start: int, end: int) -> list[tuple[int, int]]:
         cur = 0
         for m in _END.finditer(seg):
             if m.group().startswith(".") and len(m.group()) == 1:
-                w = _WORD_BEFORE.search(seg[: m.start()])
+                w = _WORD_BEFORE.search(seg[max(0, m.start() - 40) : m.start()])
                 if w:
                     word = w.group(1).lower().rstrip(".")
                     if word in _ABBREV or (len(word) == 1 and word.isalpha()):
@@ -244,10 +383,13 @@ def _split_region(text: str, start: int, end: int) -> list[tuple[int, int]]:
     for s, e in pieces:
         seg = region[s:e]
         if not _TERMINAL.search(seg) and not _Q_OPENERS.match(seg.strip()):
-            m = _Q_CUE.search(seg)
-            if m and seg[: m.start()].strip():
-                split.append((s, s + m.start()))
-                split.append((s + m.start(), e))
+            cut = [m.start() for m in (_Q_CUE.search(seg),) if m]
+            cut += [m.start(1) for m in (_Q_ANY.search(seg),) if m]
+            cut = [c for c in cut if seg[:c].strip()]
+            if cut:
+                c = min(cut)
+                split.append((s, s + c))
+                split.append((s + c, e))
                 continue
         split.append((s, e))
     out: list[tuple[int, int]] = []
@@ -270,10 +412,10 @@ def analyse(text: str) -> Structure:
     lines.append((pos, len(text)))
 
     tags = [match_tag(text[s:e]) for s, e in lines]
-    n_tagged = sum(1 for t in tags if t)
-    bracketed = sum(1 for s, e in lines if _TAG_BRACKET.match(text[s:e]))
-    # Colon tags only count when they look like a dialogue (two or more tagged lines).
-    tagged = bracketed >= 1 or n_tagged >= 2
+    bracketed = any(_TAG_BRACKET.match(text[s:e]) for s, e in lines)
+    # "Label:" lines are speakers only when some label is a known role ("Doctor:", "بیمار:"); otherwise
+    # they are more likely headings or review-of-systems items ("Fever: no").
+    tagged = bracketed or any(t and speaker_role(t[0]) != "unknown" for t in tags)
 
     turns: list[Turn] = []
     if tagged:
@@ -313,7 +455,25 @@ def analyse(text: str) -> Structure:
                 )
             )
             first = False
+    if tagged:
+        sentences = _implicit_questions(text, turns, sentences)
     return Structure(turns=turns, sentences=sentences, tagged=tagged)
+
+
+def _implicit_questions(text: str, turns: list[Turn], sentences: list[Sentence]) -> list[Sentence]:
+    """A clinician's last sentence that the next speaker answers with a plain yes or no was a
+    question, whatever its punctuation ("[doctor] Blood in your stool. [patient] No.")."""
+    out = list(sentences)
+    for k, s in enumerate(sentences[:-1]):
+        nxt = sentences[k + 1]
+        if s.question or nxt.turn == s.turn or s.role in ("patient", "family") or nxt.role == "clinician":
+            continue
+        t_s, t_n = turns[s.turn], turns[nxt.turn]
+        if t_s.speaker and t_n.speaker and t_s.speaker.lower() == t_n.speaker.lower():
+            continue
+        if answer_polarity(text[nxt.start : nxt.end]) is not None:
+            out[k] = replace(s, question=True)
+    return out
 
 
 def _turn(index: int, start: int, content_start: int, end: int, speaker: str | None, tag: str) -> Turn:
@@ -323,32 +483,176 @@ def _turn(index: int, start: int, content_start: int, end: int, speaker: str | N
 # -- answers --------------------------------------------------------------------------------------
 
 _FILLERS = {
-    "um", "uh", "uhm", "umm", "er", "erm", "hmm", "hm", "well", "oh", "so", "ah", "honestly", "actually",
-    "doctor", "doc", "ma'am", "sir", "i", "mean", "like", "you", "know", "and", "but", "ok", "okay",
-    "خب", "خوب", "ببینید", "والا", "والله", "راستش", "دکتر", "آقای", "خانم", "آقا",
+    "um",
+    "uh",
+    "uhm",
+    "umm",
+    "er",
+    "erm",
+    "hmm",
+    "hm",
+    "well",
+    "oh",
+    "so",
+    "ah",
+    "honestly",
+    "actually",
+    "doctor",
+    "doc",
+    "ma'am",
+    "sir",
+    "i",
+    "mean",
+    "like",
+    "you",
+    "know",
+    "and",
+    "but",
+    "ok",
+    "okay",
+    "خب",
+    "خوب",
+    "ببینید",
+    "والا",
+    "والله",
+    "راستش",
+    "دکتر",
+    "آقای",
+    "خانم",
+    "آقا",
 }
 _YES = {
-    "yes", "yeah", "yep", "yup", "yea", "ya", "yah", "sure", "definitely", "absolutely", "correct", "right",
-    "uh-huh", "mm-hmm", "mhm", "mm-hm", "mmhmm", "uh-huh", "affirmative", "true", "exactly", "sometimes",
-    "occasionally", "often", "constantly", "unfortunately", "certainly", "indeed", "yess",
-    "بله", "بلی", "آره", "اره", "آری", "بعله", "آها", "دارد", "داره", "دارم", "دارن", "دارند", "هست", "درسته",
-    "یکم", "کمی", "گاهی", "خیلی", "بلیه",
+    "yes",
+    "yeah",
+    "yep",
+    "yup",
+    "yea",
+    "ya",
+    "yah",
+    "sure",
+    "definitely",
+    "absolutely",
+    "correct",
+    "right",
+    "uh-huh",
+    "mm-hmm",
+    "mhm",
+    "mm-hm",
+    "mmhmm",
+    "affirmative",
+    "true",
+    "exactly",
+    "sometimes",
+    "occasionally",
+    "often",
+    "constantly",
+    "unfortunately",
+    "certainly",
+    "indeed",
+    "yess",
+    "بله",
+    "بلی",
+    "آره",
+    "اره",
+    "آری",
+    "بعله",
+    "آها",
+    "دارد",
+    "داره",
+    "دارم",
+    "دارن",
+    "دارند",
+    "هست",
+    "درسته",
+    "یکم",
+    "کمی",
+    "گاهی",
+    "خیلی",
+    "بلیه",
 }
 _YES_PHRASES = (
-    "i do", "i have", "i did", "it does", "it has", "it did", "he does", "she does", "he has", "she has",
-    "a little", "a bit", "kind of", "sort of", "some",
-    "all the time", "of course", "یه کم", "یک کم", "بله دارد", "گاهی وقتا",
+    "i do",
+    "i have",
+    "i did",
+    "it does",
+    "it has",
+    "it did",
+    "he does",
+    "she does",
+    "he has",
+    "she has",
+    "a little",
+    "a bit",
+    "kind of",
+    "sort of",
+    "some",
+    "all the time",
+    "of course",
+    "یه کم",
+    "یک کم",
+    "بله دارد",
+    "گاهی وقتا",
 )
 _NO = {
-    "no", "nope", "nah", "never", "none", "nothing", "negative", "not", "neither", "nor", "nay", "nada",
-    "نه", "خیر", "نخیر", "ندارد", "نداره", "ندارم", "ندارن", "ندارند", "نیست", "اصلا", "هیچ", "هیچی",
-    "نمیکند", "نمیکنه", "نشده", "نکرده",
+    "no",
+    "nope",
+    "nah",
+    "never",
+    "none",
+    "nothing",
+    "negative",
+    "not",
+    "neither",
+    "nor",
+    "nay",
+    "nada",
+    "نه",
+    "خیر",
+    "نخیر",
+    "ندارد",
+    "نداره",
+    "ندارم",
+    "ندارن",
+    "ندارند",
+    "نیست",
+    "اصلا",
+    "هیچ",
+    "هیچی",
+    "نمیکند",
+    "نمیکنه",
+    "نشده",
+    "نکرده",
 }
 _NO_PHRASES = (
-    "i don't", "i do n't", "i dont", "i do not", "i haven't", "i have n't", "i have not", "i didn't",
-    "i did n't", "i did not", "i'm not", "i am not", "it doesn't", "it does n't", "it does not", "he doesn't",
-    "she doesn't", "he does n't", "she does n't", "not really", "not at all", "i wouldn't say",
-    "i would n't say", "i can't say", "i ca n't say", "نمی کند", "نمی کنه", "نمی کنم", "نه خیر",
+    "i don't",
+    "i do n't",
+    "i dont",
+    "i do not",
+    "i haven't",
+    "i have n't",
+    "i have not",
+    "i didn't",
+    "i did n't",
+    "i did not",
+    "i'm not",
+    "i am not",
+    "it doesn't",
+    "it does n't",
+    "it does not",
+    "he doesn't",
+    "she doesn't",
+    "he does n't",
+    "she does n't",
+    "not really",
+    "not at all",
+    "i wouldn't say",
+    "i would n't say",
+    "i can't say",
+    "i ca n't say",
+    "نمی کند",
+    "نمی کنه",
+    "نمی کنم",
+    "نه خیر",
 )
 _WORDS = re.compile(r"[\w'’\-]+|[^\w\s]")
 
