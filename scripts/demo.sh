@@ -75,10 +75,11 @@ done
 
 echo "== 5/5 results (decrypted with the demo identity)"
 "$BIN/appliance" status --config "$DEMO/appliance.toml"
-for f in "$DEMO"/data/outbox/*.age; do
-  echo "--- $(basename "$f")"
-  "$BIN/appliance" decrypt --identity "$DEMO/keys/identity.txt" "$f"
-done
+"$BIN/appliance" decrypt --identity "$DEMO/keys/identity.txt" --summary "$DEMO"/data/outbox/*.age
+first=$(ls "$DEMO"/data/outbox/*.age | head -n 1)
+echo
+echo "--- one full result document ($(basename "$first")), as the record system receives it after decryption:"
+"$BIN/appliance" decrypt --identity "$DEMO/keys/identity.txt" "$first"
 echo
 echo "Daemon log (no patient text in it): $DEMO/daemon.log"
 [ "$done_n" -ge "$n" ] || { echo "only $done_n of $n results arrived" >&2; exit 1; }

@@ -144,6 +144,12 @@ def test_decrypt_cli_validates(tmp_path):
     r = CliRunner().invoke(main, ["decrypt", str(bad), "-i", str(key), "--raw"])
     assert r.exit_code == 0 and r.stdout_bytes == b'{"not": "a result"}'
 
+    r = CliRunner().invoke(main, ["decrypt", str(good), "-i", str(key), "--summary"])
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    assert lines[0] == "--- good.json.age" and lines[1].startswith("d1  language=")
+    assert len(lines) == 2 + len(json.loads(_result_json())["features"])
+
 
 def test_schema_cli_matches_committed_copies():
     from pathlib import Path

@@ -66,7 +66,8 @@ def _human(result) -> str:
             lines.append(f"  {key:28s} MISSING ({fr.reason})")
         else:
             conf = f"  p={fr.confidence:.2f}" if fr.confidence is not None else ""
-            lines.append(f"  {key:28s} {str(fr.value):6s}{conf}")
+            quote = f"  \"{fr.evidence[0].quote[:60]}\"" if fr.evidence else ""
+            lines.append(f"  {key:28s} {str(fr.value):6s}{conf}{quote}")
     return "\n".join(lines)
 
 

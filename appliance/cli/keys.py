@@ -66,7 +66,9 @@ def keygen(out: Path | None, force: bool) -> None:
 @click.option(
     "--raw", is_flag=True, help="Do not parse or validate: for archived inputs (.txt.age, .json.age)."
 )
-def decrypt(files: tuple[Path, ...], identity: Path, out_dir: Path | None, check: bool, raw: bool) -> None:
+@click.option("--summary", is_flag=True, help="Print a short per-feature table instead of the JSON.")
+def decrypt(files: tuple[Path, ...], identity: Path, out_dir: Path | None, check: bool, raw: bool,
+            summary: bool) -> None:
     """Decrypt result files and validate them against the Result schema.
 
     One file is printed as indented JSON; several as one JSON object per line. A file that fails to
@@ -86,7 +88,7 @@ def decrypt(files: tuple[Path, ...], identity: Path, out_dir: Path | None, check
             if not raw:
                 try:
                     text = data.decode("utf-8")
-                    Result.model_validate_json(text)
+                    parsed = Result.model_validate_json(text)
                 except (UnicodeDecodeError, ValidationError) as e:
                     n = len(e.errors()) if isinstance(e, ValidationError) else 1
                     raise ApplianceError(
@@ -101,6 +103,11 @@ def decrypt(files: tuple[Path, ...], identity: Path, out_dir: Path | None, check
         elif out_dir is not None:
             name = f.name[:-4] if f.name.endswith(".age") else f.name + ".decrypted"
             _write_private(out_dir / name, data)
+        elif summary and not raw:
+            from .extract import _human
+
+            click.echo(f"--- {f.name}")
+            click.echo(_human(parsed))
         elif raw:
             sys.stdout.buffer.write(data)
             sys.stdout.buffer.flush()
