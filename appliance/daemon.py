@@ -154,6 +154,7 @@ class Daemon:
         event(log, logging.INFO, "models_loaded", seconds=round(time.monotonic() - t0, 3))
         for item in self.store.work_items():  # left by a crash or a cold stop
             self._work.append(item)
+        self.store.prune_attempts(list(self._work))
         if self._work:
             event(log, logging.INFO, "recovering", files=len(self._work))
         if cfg.watch.use_inotify and not self.watcher.start():
@@ -349,7 +350,7 @@ class Daemon:
         t0 = time.monotonic()
         limits = self.cfg.limits
         try:
-            raw = reader.read_bytes(item.path, limits.max_file_bytes)
+            raw = reader.read_bytes(item.path, limits.max_file_bytes, follow_symlinks=False)
         except FileNotFoundError:
             event(log, logging.WARNING, "vanished", file=item.label)
             return
@@ -443,8 +444,6 @@ class Daemon:
     ) -> None:
         fields = exception_fields(exc)
         detail = _os_error_detail(exc)
-        if detail:
-            fields["errno"] = detail.partition(":")[0]
         if attempts >= self.cfg.retries.max_attempts:
             self._fail(item, code, detail=detail, exception=exc, sha=sha, size=size, attempts=attempts)
             return

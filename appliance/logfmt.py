@@ -6,6 +6,7 @@ logged for unexpected exceptions (they may quote data): the class and the code l
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import sys
@@ -24,6 +25,8 @@ def event(logger: logging.Logger, level: int, name: str, **fields: Any) -> None:
 def exception_fields(exc: BaseException) -> dict[str, Any]:
     """Class and innermost code location of an exception, without its message."""
     fields: dict[str, Any] = {"error": exc.__class__.__name__}
+    if isinstance(exc, OSError) and exc.errno:  # the code, not the message (it names the file)
+        fields["errno"] = errno.errorcode.get(exc.errno, exc.errno)
     tb = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ else []
     if tb:
         last = tb[-1]

@@ -99,28 +99,30 @@ def _not_regular(mode: int) -> InputError:
 
 _OPEN_FLAGS = (
     os.O_RDONLY
-    | getattr(os, "O_NOFOLLOW", 0)  # a symbolic link is never followed (it could point anywhere)
     | getattr(os, "O_NONBLOCK", 0)  # opening a named pipe must not wait for a writer
     | getattr(os, "O_NOCTTY", 0)
     | getattr(os, "O_CLOEXEC", 0)
 )
 
 
-def read_bytes(path: Path, max_bytes: int) -> bytes:
+def read_bytes(path: Path, max_bytes: int, *, follow_symlinks: bool = True) -> bytes:
     """Read a whole regular file, refusing (without reading) one over the size limit.
 
-    Symbolic links, folders, named pipes and devices are refused (``not_regular_file``) without being
-    opened for reading: an input must be a plain file in the inbox, not a pointer to one elsewhere.
+    Folders, named pipes and devices are refused (``not_regular_file``) without being opened for
+    reading. ``follow_symlinks=False`` (the daemon) refuses a symbolic link too, wherever it points:
+    an input must be a plain file in the inbox, not a pointer to one elsewhere. (``appliance extract``
+    reads the files its user names, links included.)
     """
+    flags = _OPEN_FLAGS | (0 if follow_symlinks else getattr(os, "O_NOFOLLOW", 0))
     try:
-        st = os.lstat(path)
+        st = os.stat(path) if follow_symlinks else os.lstat(path)
         if not stat.S_ISREG(st.st_mode):
             raise _not_regular(st.st_mode)
-        fd = os.open(path, _OPEN_FLAGS)
+        fd = os.open(path, flags)
     except PermissionError:
         raise InputError("unreadable", "input cannot be read: permission denied") from None
     except OSError as e:
-        if e.errno == errno.ELOOP:  # replaced by a link after the lstat
+        if e.errno == errno.ELOOP and not follow_symlinks:  # replaced by a link after the lstat
             raise _not_regular(stat.S_IFLNK) from None
         raise
     with os.fdopen(fd, "rb") as f:
@@ -143,9 +145,7 @@ def decode_text(raw: bytes) -> str:
         raise InputError("utf16", "input starts with a UTF-16/UTF-32 byte-order mark; save it as UTF-8")
     nul = raw.count(0)
     if nul:
-        head = raw[:4096]
-        # UTF-16 without a BOM: ASCII-range text puts a NUL in every other byte.
-        if len(head) >= 4 and (head[1::2].count(0) > len(head) // 4 or head[0::2].count(0) > len(head) // 4):
+        if _looks_utf16(raw[:4096]):
             raise InputError(
                 "utf16", "input looks like UTF-16 (NUL bytes between characters); save it as UTF-8"
             )
@@ -158,6 +158,21 @@ def decode_text(raw: bytes) -> str:
         ) from None
     _check_controls(text)
     return text
+
+
+def _looks_utf16(head: bytes) -> bool:
+    """UTF-16 without a BOM: ASCII-range text puts a NUL in every other byte, and the bytes decode to
+    printable text. (Binary files have NUL runs too, but they do not decode to text.)"""
+    if len(head) < 4:
+        return False
+    if head[1::2].count(0) <= len(head) // 4 and head[0::2].count(0) <= len(head) // 4:
+        return False
+    for enc in ("utf-16-le", "utf-16-be"):
+        text = head[: len(head) // 2 * 2].decode(enc, "replace")
+        good = sum(ch.isprintable() or ch in "\t\n\r" for ch in text)
+        if "\x00" not in text and good >= 0.95 * len(text):
+            return True
+    return False
 
 
 def _check_controls(text: str, what: str = "input") -> None:

@@ -334,6 +334,17 @@ class Store:
     def clear_attempts(self, item: WorkItem) -> None:
         self._attempts_path(item).unlink(missing_ok=True)
 
+    def prune_attempts(self, items: list[WorkItem]) -> int:
+        """Drop counters whose input is no longer in work/ (a crash between the clean-up of an input and
+        the removal of its counter leaves one behind)."""
+        keep = {f"{i.claim}.json" for i in items}
+        n = 0
+        for p in self.attempts_dir.glob("*.json"):
+            if p.name not in keep:
+                p.unlink(missing_ok=True)
+                n += 1
+        return n
+
     # ----------------------------------------------------------------------------------- counts
 
     def counts(self, ledger: bool = True) -> dict[str, int]:

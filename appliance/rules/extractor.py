@@ -187,6 +187,27 @@ class _Pipeline:
         self.SENT_START = SENT_START
         self.filter_spans = filter_spans
 
+    # ConText pairs every modifier with every target of the doc before it applies sentence scope, so one
+    # spaCy doc per transcript costs O(turns^2). Scopes never cross a sentence, so running blocks of whole
+    # sentences gives the same findings at linear cost.
+    BLOCK_CHARS = 4000
+
+    def run_blocks(self, text: str, starts: list[int]):
+        """Yield ``(doc, offset)`` for consecutive blocks of whole sentences (``starts`` sorted)."""
+        cuts = [0]
+        for s in starts:
+            if s - cuts[-1] >= self.BLOCK_CHARS:
+                cuts.append(s)
+        cuts.append(len(text))
+        j = 0
+        for a, b in zip(cuts, cuts[1:]):
+            local = []
+            while j < len(starts) and starts[j] < b:
+                if starts[j] >= a:
+                    local.append(starts[j] - a)
+                j += 1
+            yield self.run(text[a:b], local), a
+
     def run(self, text: str, starts: list[int]):
         """Tokenise ``text`` (match form), set sentence starts at ``starts`` (sorted), run the pipes."""
         with self.lock:
@@ -439,14 +460,26 @@ class RuleExtractor:
         if not sents:
             return a
         starts = sorted({t.start for t in structure.turns} | {s.start for s in sents})
-        doc = pipe.run(match_form(norm, pipe.persian), starts)
         sent_starts = [s.start for s in sents]
         polarity_cache: dict[int, str | None] = {}
+        for doc, off in pipe.run_blocks(match_form(norm, pipe.persian), starts):
+            self._collect(a, doc, off, sents, sent_starts, structure, norm, polarity_cache)
+        # A question answered by a sentence that itself mentions the feature ("Any pain?" - "Not pain,
+        # but ...") defers to that mention: the answer's own words are more specific than yes/no.
+        for key, ms in a.mentions.items():
+            said = {m.sentence.index for m in ms if not m.sentence.question}
+            a.mentions[key] = [m for m in ms if m.answer is None or m.answer.index not in said]
+        return a
+
+    def _collect(self, a: _Analysis, doc, off: int, sents, sent_starts: list[int], structure: Structure,
+                 norm: str, polarity_cache: dict[int, str | None]) -> None:
+        """Turn one block's matched targets and their ConText modifiers into mentions."""
         for ent in doc.ents:
             if ent.label_ == EXCLUDE:
                 continue
-            k = bisect_right(sent_starts, ent.start_char) - 1
-            if k < 0 or ent.start_char >= sents[k].end:
+            start_char, end_char = ent.start_char + off, ent.end_char + off
+            k = bisect_right(sent_starts, start_char) - 1
+            if k < 0 or start_char >= sents[k].end:
                 continue  # inside a speaker tag
             s = sents[k]
             cats = {mod.category.upper() for mod in ent._.modifiers if not _answer_particle(doc, mod, ent)}
@@ -459,14 +492,8 @@ class RuleExtractor:
                 assertion = _statement_assertion(cats, s.role)
                 weight = CLINICIAN_WEIGHT if s.role == "clinician" else 1.0
             a.mentions.setdefault(ent.label_, []).append(
-                _Mention(ent.label_, ent.start_char, ent.end_char, s, assertion, weight, answer)
+                _Mention(ent.label_, start_char, end_char, s, assertion, weight, answer)
             )
-        # A question answered by a sentence that itself mentions the feature ("Any pain?" - "Not pain,
-        # but ...") defers to that mention: the answer's own words are more specific than yes/no.
-        for key, ms in a.mentions.items():
-            said = {m.sentence.index for m in ms if not m.sentence.question}
-            a.mentions[key] = [m for m in ms if m.answer is None or m.answer.index not in said]
-        return a
 
     @staticmethod
     def _answer(
