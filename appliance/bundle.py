@@ -76,6 +76,30 @@ class BuilderInfo(_Strict):
     options: dict[str, str] = Field(default_factory=dict)
 
 
+class FineTuneInfo(_Strict):
+    """How a fine-tuned bundle was trained (``appliance-export finetune``), so it can be reproduced and
+    its test figures trusted: which base, which data (and which part of it), which prompt, which settings."""
+
+    method: str = Field(default="lora", description="'lora' (merged into the weights before export).")
+    base: str = Field(description="Base model id, e.g. 'HuggingFaceTB/SmolLM2-135M-Instruct'.")
+    base_sha256: str = Field(description="Hash over the base checkpoint files that were trained.")
+    base_source_sha256: str | None = Field(default=None, description="Hash of the base's own source (GGUF).")
+    task: str
+    task_sha256: str
+    strategy: str = Field(default="evidence", description="The runtime strategy whose prompts were trained.")
+    prompt_sha256: str = Field(description="Hash of the trained prompt template (system, examples, question).")
+    rules_sha256: str = Field(description="Rule pre-pass hash: the excerpts depend on it.")
+    data_file: str = Field(description="File name of the labelled data (no path).")
+    data_sha256: str
+    split: str = Field(description="Documents trained on: 'dev' keeps the 'test' split unseen.")
+    split_rule: str
+    documents: int
+    document_ids_sha256: str
+    examples: int
+    synthetic: str | None = Field(default=None, description="Synthetic training data, if any: file and sha256.")
+    hyperparameters: dict[str, str | int | float | bool | list[str]] = Field(default_factory=dict)
+
+
 class BundleManifest(_Strict):
     """``manifest.json``: versioned, so a newer runtime can still read (or clearly refuse) old bundles."""
 
@@ -95,6 +119,7 @@ class BundleManifest(_Strict):
     files: list[FileEntry]
     created: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
     fidelity: Fidelity | None = None
+    finetune: FineTuneInfo | None = Field(default=None, description="Set when the weights were fine-tuned here.")
     notes: str | None = None
 
     @property

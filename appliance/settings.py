@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .bundle import DEFAULT_BUNDLE
 
 TranslatePolicy = Literal["never", "always", "auto"]
-Strategy = Literal["json", "evidence", "rules"]
+Strategy = Literal["json", "evidence", "hybrid", "rules"]
 
 
 class PipelineSettings(BaseModel):
@@ -24,7 +24,8 @@ class PipelineSettings(BaseModel):
     strategy: Strategy = Field(
         default="json",
         description="'json': one constrained JSON answer per document; 'evidence': per-feature yes/no on "
-        "rule-selected sentences; 'rules': the rule baseline alone (no model).",
+        "rule-selected sentences; 'hybrid': the same questions, decided by the mean of the rule finding's "
+        "and the model's probability; 'rules': the rule baseline alone (no model).",
     )
     extractor: str = Field(default=DEFAULT_BUNDLE, description="Extractor bundle name or folder.")
     translator: str | None = Field(default=None, description="Translator bundle name or folder (optional).")

@@ -102,4 +102,8 @@ def build_strategy(settings: PipelineSettings, task: Task, models_dir: Path):
         from .inference.evidence_extractor import EvidenceStrategy
 
         return EvidenceStrategy(settings, task, models_dir)
+    if settings.strategy == "hybrid":
+        from .inference.evidence_extractor import HybridStrategy
+
+        return HybridStrategy(settings, task, models_dir)
     return JsonStrategy(settings, task, models_dir)

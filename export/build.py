@@ -35,6 +35,7 @@ from appliance.bundle import (
     BuilderInfo,
     BundleManifest,
     Fidelity,
+    FineTuneInfo,
     SourceInfo,
     TokenFacts,
     scan_files,
@@ -412,6 +413,7 @@ def export_bundle(
     notes: str | None = None,
     extra_options: dict[str, str] | None = None,
     show_progress: bool = True,
+    finetune: FineTuneInfo | None = None,
 ) -> BundleManifest:
     """Export ``source`` (HF folder or GGUF file) to the bundle folder ``out``; returns its manifest.
 
@@ -566,6 +568,7 @@ def export_bundle(
             tokens=facts,
             files=scan_files(bundle_dir),
             fidelity=fid,
+            finetune=finetune,
             notes=" ".join(notes_parts) or None,
         )
         write_manifest(bundle_dir, manifest)

@@ -172,15 +172,20 @@ _register_optional()
 @click.option("--name", help="Bundle name in the manifest (default: OUT's folder name).")
 @click.option("--keep-hf", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Also keep the merged fp32 HF checkpoint in this folder.")
+@click.option("--lora-layers", type=click.IntRange(1), default=None,
+              help="Adapt only the top N decoder layers (faster on CPU); default all.")
+@click.option("--holdout", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True,
+              help="Share of the training documents held out (not trained on) to validate after each epoch.")
 @click.option("--force", is_flag=True, help="Replace OUT if it exists.")
 def finetune(data, task, base, out, split, epochs, lora_r, lr, batch_size, max_examples, seed, threads, precision,
-             name, keep_hf, force) -> None:
+             name, keep_hf, lora_layers, holdout, force) -> None:
     """LoRA-fine-tune an extractor for the 'evidence' strategy on labelled documents; export it to OUT."""
     from .finetune import finetune as run_finetune
 
     result = run_finetune(data, task, base, out, split=split, epochs=epochs, lora_r=lora_r, lr=lr,
                           batch_size=batch_size, max_examples=max_examples, seed=seed, threads=threads,
-                          precision=precision, name=name, keep_hf=keep_hf, force=force, log=click.echo)
+                          precision=precision, name=name, keep_hf=keep_hf, lora_layers=lora_layers,
+                          holdout=holdout, force=force, log=click.echo)
     _summary(out, result.manifest)
     click.echo(f"report   {result.report_path}")
 

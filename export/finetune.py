@@ -163,6 +163,14 @@ def build_examples(docs: Sequence, task, builder: PromptBuilder, *, max_prompt_t
                       rules_hash=getattr(rules, "content_hash", None) or task.content_hash)
 
 
+def holdout_of(doc_id: str, frac: float) -> bool:
+    """A fixed share ``frac`` of the training split's documents, by a hash salted apart from the
+    dev/test split rule, held out to validate each epoch (hyperparameters chosen without 'test')."""
+    if frac <= 0:
+        return False
+    return int(hashlib.sha256(f"finetune-holdout\0{doc_id}".encode()).hexdigest(), 16) % 1000 < frac * 1000
+
+
 def balance_weights(examples: list[Example], *, clip: float = 5.0) -> None:
     """Per feature, positives and negatives weigh the same in total; weights clipped, then mean 1."""
     by: dict[tuple[str, bool], int] = {}
@@ -212,6 +220,9 @@ class TrainConfig:
     seed: int = 0
     threads: int = 0
     target_modules: tuple[str, ...] = DEFAULT_TARGET_MODULES
+    # LoRA on the top N decoder layers only (None: all). Backward then stops at the lowest adapted
+    # layer: on 2 CPU cores this is what makes a few epochs fit in half an hour.
+    lora_layers: int | None = None
 
 
 def _batches(examples: list[Example], batch_size: int, rng: random.Random) -> list[list[Example]]:
@@ -222,28 +233,154 @@ def _batches(examples: list[Example], batch_size: int, rng: random.Random) -> li
     return batches
 
 
-def _step_loss(model, prefix_ids: list[int], batch: list[Example], yes_id: int, no_id: int, pad_id: int):
-    """Weighted answer-token cross-entropy for one batch, on top of a no-grad prefix cache."""
+def _cache_kwarg(model) -> str:
+    """'cache' where the model's forward takes it (newer transformers 5), else 'past_key_values'."""
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
+
+
+def _pad_batch(batch: list[Example], pad_id: int):
     import torch
 
-    B = len(batch)
-    P = len(prefix_ids)
-    S = max(len(e.ids) for e in batch)
+    B, S = len(batch), max(len(e.ids) for e in batch)
     ids = torch.full((B, S), pad_id, dtype=torch.long)
     mask = torch.zeros((B, S), dtype=torch.long)
     for i, e in enumerate(batch):
         ids[i, : len(e.ids)] = torch.tensor(e.ids, dtype=torch.long)
         mask[i, : len(e.ids)] = 1
+    return ids, mask
+
+
+def _prefix_cache(model, P: int, B: int, **inputs):
+    """The shared prefix's key/value cache under the current weights (no gradient), repeated B times."""
+    import torch
+
+    with torch.no_grad():
+        out = model(use_cache=True, **inputs)
+    cache = getattr(out, "cache", None)
+    if cache is None:
+        cache = out.past_key_values
+    cache.batch_repeat_interleave(B)
+    return cache
+
+
+class TopStack:
+    """Run only the top (LoRA-adapted) decoder layers, from cached inputs to the lowest adapted layer.
+
+    With LoRA on the top N layers only, everything below is frozen: each example's (and the prefix's)
+    hidden states entering the lowest adapted layer never change, so they are computed once with the
+    full model, and every training step then runs N layers instead of all of them (forward and
+    backward). Used only where it reproduces the full model's logits (checked at set-up; otherwise
+    training falls back to full forward passes)."""
+
+    def __init__(self, model, first: int) -> None:
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        self.model = model
+        self.inner = base.model
+        self.first = first
+        self.hidden: dict[int, Any] = {}
+        self.prefix_hidden = None
+        self._saved: tuple | None = None
+
+    @staticmethod
+    def supported(model) -> bool:
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        inner = getattr(base, "model", None)
+        return inner is not None and hasattr(inner, "layers") and hasattr(inner.config, "num_hidden_layers")
+
+    def fill(self, prefix_ids: list[int], examples: list[Example], pad_id: int, batch_size: int) -> None:
+        """Hidden states entering layer ``first`` for the prefix and every example (full model, once)."""
+        import torch
+
+        L, P = self.first, len(prefix_ids)
+        with torch.no_grad():
+            if P:
+                out = self.model(input_ids=torch.tensor([prefix_ids], dtype=torch.long), output_hidden_states=True)
+                self.prefix_hidden = out.hidden_states[L].detach()
+            order = sorted(examples, key=lambda e: len(e.ids))
+            for i in range(0, len(order), batch_size):
+                batch = order[i:i + batch_size]
+                ids, mask = _pad_batch(batch, pad_id)
+                kwargs: dict[str, Any] = {}
+                B, S = ids.shape
+                if P:
+                    kwargs[_cache_kwarg(self.model)] = _prefix_cache(
+                        self.model, P, B, input_ids=torch.tensor([prefix_ids], dtype=torch.long))
+                    mask = torch.cat([torch.ones((B, P), dtype=torch.long), mask], dim=1)
+                positions = torch.arange(P, P + S, dtype=torch.long).unsqueeze(0).expand(B, S)
+                out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=bool(P),
+                                 output_hidden_states=True, logits_to_keep=1, **kwargs)
+                h = out.hidden_states[L]
+                for j, e in enumerate(batch):
+                    self.hidden[id(e)] = h[j, : len(e.ids)].detach().clone()
+
+    def __enter__(self) -> "TopStack":
+        import torch
+
+        cfg = self.inner.config
+        layers = self.inner.layers
+        top = torch.nn.ModuleList(list(layers)[self.first:])
+        idx = []
+        for k, layer in enumerate(top):
+            for m in layer.modules():
+                if hasattr(m, "layer_idx"):
+                    idx.append((m, m.layer_idx))
+                    m.layer_idx = k
+        saved_types = getattr(cfg, "layer_types", None)
+        self._saved = (layers, cfg.num_hidden_layers, saved_types, idx)
+        self.inner.layers = top
+        cfg.num_hidden_layers = len(top)
+        if isinstance(saved_types, list):
+            cfg.layer_types = saved_types[self.first:]
+        return self
+
+    def __exit__(self, *exc) -> None:
+        layers, n, types, idx = self._saved
+        self.inner.layers = layers
+        self.inner.config.num_hidden_layers = n
+        if types is not None:
+            self.inner.config.layer_types = types
+        for m, i in idx:
+            m.layer_idx = i
+        self._saved = None
+
+    def inputs(self, batch: list[Example]):
+        import torch
+
+        B, S = len(batch), max(len(e.ids) for e in batch)
+        H = self.hidden[id(batch[0])].shape[-1]
+        h = torch.zeros((B, S, H), dtype=self.hidden[id(batch[0])].dtype)
+        for i, e in enumerate(batch):
+            h[i, : len(e.ids)] = self.hidden[id(e)]
+        return h
+
+
+def _step_loss(model, prefix_ids: list[int], batch: list[Example], yes_id: int, no_id: int, pad_id: int,
+               top: TopStack | None = None):
+    """Weighted answer-token cross-entropy for one batch, on top of a no-grad prefix cache.
+
+    With ``top`` (entered), the cached hidden states go through the adapted top layers only."""
+    import torch
+
+    B = len(batch)
+    P = len(prefix_ids)
+    ids, mask = _pad_batch(batch, pad_id)
+    S = ids.shape[1]
     last = torch.tensor([len(e.ids) - 1 for e in batch], dtype=torch.long)
     kwargs: dict[str, Any] = {}
+    if top is not None:
+        kwargs["inputs_embeds"] = top.inputs(batch)
+    else:
+        kwargs["input_ids"] = ids
     if P:
-        with torch.no_grad():
-            cache = model(input_ids=torch.tensor([prefix_ids], dtype=torch.long), use_cache=True).past_key_values
-        cache.batch_repeat_interleave(B)
-        kwargs["past_key_values"] = cache
+        prefix = ({"inputs_embeds": top.prefix_hidden} if top is not None
+                  else {"input_ids": torch.tensor([prefix_ids], dtype=torch.long)})
+        kwargs[_cache_kwarg(model)] = _prefix_cache(model, P, B, **prefix)
         mask = torch.cat([torch.ones((B, P), dtype=torch.long), mask], dim=1)
     positions = torch.arange(P, P + S, dtype=torch.long).unsqueeze(0).expand(B, S)
-    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=bool(P),
+    out = model(attention_mask=mask, position_ids=positions, use_cache=bool(P),
                 logits_to_keep=last.unsqueeze(1), **kwargs)
     logits = out.logits[:, -1].float()  # (B, V) at each example's answer position
     target = torch.tensor([yes_id if e.label else no_id for e in batch], dtype=torch.long)
@@ -251,12 +388,62 @@ def _step_loss(model, prefix_ids: list[int], batch: list[Example], yes_id: int, 
     ce = torch.nn.functional.cross_entropy(logits, target, reduction="none")
     pair = logits[:, [no_id, yes_id]]
     p_yes = torch.softmax(pair, dim=-1)[:, 1].detach()
-    return (ce * weight).sum() / weight.sum(), ce.detach(), p_yes
+    return (ce * weight).sum() / weight.sum(), ce.detach(), p_yes, logits.detach()
+
+
+def _auc(y: list[bool], p: list[float]) -> float | None:
+    pos = [q for q, t in zip(p, y) if t]
+    neg = [q for q, t in zip(p, y) if not t]
+    if not pos or not neg:
+        return None
+    wins = sum((a > b) + 0.5 * (a == b) for a in pos for b in neg)
+    return wins / (len(pos) * len(neg))
+
+
+def _mcc(y: list[bool], pred: list[bool]) -> float:
+    tp = sum(a and b for a, b in zip(y, pred))
+    tn = sum((not a) and (not b) for a, b in zip(y, pred))
+    fp = sum((not a) and b for a, b in zip(y, pred))
+    fn = sum(a and (not b) for a, b in zip(y, pred))
+    den = math.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+    return (tp * tn - fp * fn) / den if den else 0.0
+
+
+def evaluate_examples(model, data: ExampleSet, examples: list[Example], pad_id: int, batch_size: int = 8,
+                      top: TopStack | None = None) -> dict:
+    """Held-out figures on yes/no examples (no gradient, dropout off): weighted loss, accuracy and MCC
+    at P(yes) >= 0.5, and ROC AUC of P(yes) pooled over features."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    ys: list[bool] = []
+    ps: list[float] = []
+    loss_sum = w_sum = 0.0
+    order = sorted(examples, key=lambda e: len(e.ids))
+    with torch.no_grad():
+        for i in range(0, len(order), batch_size):
+            batch = order[i:i + batch_size]
+            _, ce, p_yes, _ = _step_loss(model, data.prefix_ids, batch, data.yes_id, data.no_id, pad_id, top)
+            for e, c, p in zip(batch, ce.tolist(), p_yes.tolist()):
+                loss_sum += c * e.weight
+                w_sum += e.weight
+                ys.append(e.label)
+                ps.append(p)
+    if was_training:
+        model.train()
+    pred = [p >= 0.5 for p in ps]
+    return {"examples": len(ys), "weighted_loss": round(loss_sum / max(w_sum, 1e-9), 5),
+            "accuracy": round(sum(a == b for a, b in zip(ys, pred)) / max(len(ys), 1), 4),
+            "mcc": round(_mcc(ys, pred), 4), "auc": None if _auc(ys, ps) is None else round(_auc(ys, ps), 4)}
 
 
 def train_lora(hf_dir: Path, data: ExampleSet, cfg: TrainConfig, out_dir: Path, *,
-               log: Callable[[str], None] = print) -> dict[str, Any]:
-    """LoRA-train the model in ``hf_dir`` on ``data``; save the *merged* fp32 checkpoint in ``out_dir``."""
+               val: list[Example] | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """LoRA-train the model in ``hf_dir`` on ``data``; save the *merged* fp32 checkpoint in ``out_dir``.
+
+    ``val``: held-out examples scored before training and after each epoch (for choosing epochs and
+    learning rate without touching the test split); they are never trained on."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -275,8 +462,12 @@ def train_lora(hf_dir: Path, data: ExampleSet, cfg: TrainConfig, out_dir: Path, 
     targets = [m for m in cfg.target_modules if m in present]
     if not targets:
         raise ExportError(f"none of the LoRA target modules {list(cfg.target_modules)} exist in {hf_dir}")
+    extra: dict[str, Any] = {}
+    n_layers = int(getattr(model.config, "num_hidden_layers", 0) or 0)
+    if cfg.lora_layers is not None and n_layers and cfg.lora_layers < n_layers:
+        extra["layers_to_transform"] = list(range(n_layers - cfg.lora_layers, n_layers))
     lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                      target_modules=targets, bias="none", task_type="CAUSAL_LM")
+                      target_modules=targets, bias="none", task_type="CAUSAL_LM", **extra)
     model = get_peft_model(model, lora)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -288,14 +479,84 @@ def train_lora(hf_dir: Path, data: ExampleSet, cfg: TrainConfig, out_dir: Path, 
         opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(total - warm, 1))))
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
     history: list[dict[str, Any]] = []
+    validation: list[dict[str, Any]] = []
     t0 = time.perf_counter()
+    top = None
+    if "layers_to_transform" in extra and TopStack.supported(model):
+        top = _top_stack(model, n_layers - int(cfg.lora_layers or 0), data, list(data.examples) + list(val or []),
+                         pad_id, cfg.batch_size, log)
+    with (top if top is not None else _nullcontext()):
+        step = _train_epochs(model, data, cfg, val, pad_id, top, opt, sched, params, total, rng, history,
+                             validation, t0, log)
+    model.eval()
+    best = _restore_best(model, validation, log) if val else None
+    merged = model.merge_and_unload()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    merged.save_pretrained(str(out_dir))
+    tok.save_pretrained(str(out_dir))
+    for name in ("generation_config.json", "chat_template.jinja"):  # keep what the source had
+        if (hf_dir / name).is_file() and not (out_dir / name).is_file():
+            shutil.copy2(hf_dir / name, out_dir / name)
+    del model, merged, opt
+    gc.collect()
+    return {"trainable_parameters": trainable, "target_modules": targets, "steps": step,
+            "top_layers_cached": top is not None, "best_epoch": best,
+            "train_seconds": round(time.perf_counter() - t0, 1), "history": history, "validation": validation}
+
+
+class _nullcontext:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+
+def _top_stack(model, first: int, data: ExampleSet, examples: list[Example], pad_id: int, batch_size: int,
+               log: Callable[[str], None]) -> TopStack | None:
+    """Cache the inputs of the adapted layers; None (full passes) unless it reproduces the full model."""
+    import torch
+
+    t = time.perf_counter()
+    model.eval()
+    top = TopStack(model, first)
+    try:
+        top.fill(data.prefix_ids, examples, pad_id, batch_size)
+        probe = sorted(examples, key=lambda e: len(e.ids))[:2]
+        with torch.no_grad():
+            *_, full = _step_loss(model, data.prefix_ids, probe, data.yes_id, data.no_id, pad_id)
+            with top:
+                *_, part = _step_loss(model, data.prefix_ids, probe, data.yes_id, data.no_id, pad_id, top)
+        err = float((full - part).abs().max() / full.abs().max().clamp_min(1e-6))
+    except Exception as e:  # an architecture whose internals differ: train with full passes
+        log(f"top-layer caching unavailable ({type(e).__name__}: {e}); training with full forward passes")
+        return None
+    finally:
+        model.train()
+    if err > 1e-3:
+        log(f"top-layer caching does not reproduce the full model (relative logit error {err:.1e}); "
+            "training with full forward passes")
+        return None
+    log(f"layers below {first} are frozen: cached their output for {len(examples)} examples in "
+        f"{time.perf_counter() - t:.0f}s (relative logit error {err:.1e})")
+    return top
+
+
+def _train_epochs(model, data, cfg, val, pad_id, top, opt, sched, params, total, rng, history, validation, t0,
+                  log) -> int:
+    import torch
+
+    if val:
+        validation.append({"epoch": 0, **evaluate_examples(model, data, val, pad_id, cfg.batch_size, top)})
+        log(f"held-out before training: {validation[-1]}")
+        validation[-1]["_state"] = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
     step = 0
     model.train()
     for epoch in range(cfg.epochs):
         loss_sum = w_sum = 0.0
         correct = 0
         for batch in _batches(data.examples, cfg.batch_size, rng):
-            loss, ce, p_yes = _step_loss(model, data.prefix_ids, batch, data.yes_id, data.no_id, pad_id)
+            loss, ce, p_yes, _ = _step_loss(model, data.prefix_ids, batch, data.yes_id, data.no_id, pad_id, top)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
@@ -313,18 +574,28 @@ def train_lora(hf_dir: Path, data: ExampleSet, cfg: TrainConfig, out_dir: Path, 
                         "seconds": round(time.perf_counter() - t0, 1)})
         log(f"epoch {epoch + 1}/{cfg.epochs}: weighted loss {history[-1]['weighted_loss']:.4f}, "
             f"train accuracy (P(yes) vs 0.5) {history[-1]['train_accuracy']:.3f}")
-    model.eval()
-    merged = model.merge_and_unload()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    merged.save_pretrained(str(out_dir))
-    tok.save_pretrained(str(out_dir))
-    for name in ("generation_config.json", "chat_template.jinja"):  # keep what the source had
-        if (hf_dir / name).is_file() and not (out_dir / name).is_file():
-            shutil.copy2(hf_dir / name, out_dir / name)
-    del model, merged, opt
-    gc.collect()
-    return {"trainable_parameters": trainable, "target_modules": targets, "steps": step,
-            "train_seconds": round(time.perf_counter() - t0, 1), "history": history}
+        if val:
+            validation.append({"epoch": epoch + 1, **evaluate_examples(model, data, val, pad_id, cfg.batch_size, top)})
+            validation[-1]["_state"] = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+            log(f"held-out after epoch {epoch + 1}: "
+                f"{ {k: v for k, v in validation[-1].items() if not k.startswith('_')} }")
+    return step
+
+
+def _restore_best(model, validation: list[dict[str, Any]], log: Callable[[str], None]) -> int:
+    """Keep the epoch with the lowest held-out weighted loss (epoch 0: training did not help, the
+    untrained adapters are kept, i.e. the base model); the kept states are dropped from the record."""
+    best = min(validation, key=lambda v: v["weighted_loss"])
+    states = {v["epoch"]: v.pop("_state", None) for v in validation}
+    if best["epoch"] != validation[-1]["epoch"]:
+        import torch
+
+        named = dict(model.named_parameters())
+        with torch.no_grad():
+            for n, v in states[best["epoch"]].items():
+                named[n].copy_(v)
+    log(f"kept epoch {best['epoch']} (lowest held-out loss {best['weighted_loss']:.4f})")
+    return int(best["epoch"])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -358,19 +629,23 @@ def default_base(cache: Path | None = None, wheel: Path | None = None, log: Call
 # Check against the runtime, and the whole command
 
 
-def check_runtime_prompts(bundle_dir: Path, data: ExampleSet, task, docs: Sequence, sample: int = 24) -> int:
+def check_runtime_prompts(bundle_dir: Path, data: ExampleSet, task, docs: Sequence, sample: int = 24, *,
+                          prompt_sha256: str | None = None) -> int:
     """Rebuild prompts with the runtime's renderer and tokenizer; raise unless the ids are identical."""
     from appliance.inference.engine import LoadedModel
     from appliance.inference.evidence_extractor import (
         NO_WORDS,
         YES_WORDS,
         prefix_messages,
+        prompt_hash,
         question_turn,
         select_excerpt,
     )
     from appliance.rules import RuleExtractor
 
     m = LoadedModel(bundle_dir, verify=False)
+    if prompt_sha256 is not None and prompt_hash(m.render) != prompt_sha256:
+        raise ExportError("the runtime's prompt template hash differs from the one trained on")
     messages = prefix_messages()
     prefix = m.render(messages, add_generation_prompt=False)
     if prefix != data.prefix_text:
@@ -423,6 +698,8 @@ def finetune(
     cache: Path | None = None,
     force: bool = False,
     min_top1: float | None = None,
+    holdout: float = 0.0,
+    lora_layers: int | None = None,
     show_progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> FinetuneResult:
@@ -433,7 +710,10 @@ def finetune(
     from appliance.evaluate.split import SPLIT_RULE
     from appliance.tasks import load_task
 
-    from .build import export_bundle
+    from appliance.bundle import FineTuneInfo
+    from appliance.inference.evidence_extractor import prompt_hash
+
+    from .build import _hash_hf_source, export_bundle
 
     out = Path(out).absolute()
     if split not in ("dev", "all"):
@@ -445,10 +725,11 @@ def finetune(
     docs = select(load_labelled(data_path), split)  # type: ignore[arg-type]
     if not docs:
         raise ExportError(f"no documents in split '{split}' of {data_path}")
+    base_source_sha: str | None = None
     if str(base) == "default":
-        from .default import SOURCE_ID
+        from .default import GGUF_SHA256, SOURCE_ID
 
-        hf_dir, base_id = default_base(cache, log=log), SOURCE_ID
+        hf_dir, base_id, base_source_sha = default_base(cache, log=log), SOURCE_ID, GGUF_SHA256
     else:
         hf_dir = Path(base)
         if not (hf_dir / "config.json").is_file():
@@ -465,6 +746,16 @@ def finetune(
     builder = PromptBuilder(tok, add_bos=runtime_add_bos(hf_dir, tok))
     t0 = time.perf_counter()
     data = build_examples(docs, task, builder)
+    if not 0.0 <= holdout < 1.0:
+        raise ExportError(f"--holdout must be in [0, 1), not {holdout}")
+    held = {d.id for d in docs if holdout_of(d.id, holdout)}
+    val = [e for e in data.examples if e.doc_id in held]
+    data.examples = [e for e in data.examples if e.doc_id not in held]
+    docs_trained = [d for d in docs if d.id not in held]
+    if held:
+        balance_weights(val)
+        log(f"holding out {len(held)} of the {len(docs)} '{split}' documents ({len(val)} examples) to validate "
+            f"each epoch; they are not trained on")
     all_examples = len(data.examples)
     if max_examples is not None:
         data.examples = subsample(data.examples, max_examples, seed)
@@ -476,34 +767,48 @@ def finetune(
         pf = per_feature.setdefault(e.feature, {"pos": 0, "neg": 0})
         pf["pos" if e.label else "neg"] += 1
     n_pos = sum(e.label for e in data.examples)
-    log(f"{len(docs)} '{split}' documents -> {len(data.examples)} examples ({n_pos} yes, "
+    log(f"{len(docs_trained)} '{split}' documents -> {len(data.examples)} examples ({n_pos} yes, "
         f"{len(data.examples) - n_pos} no; {data.skipped_no_excerpt} features without excerpt skipped) "
         f"in {time.perf_counter() - t0:.0f}s; prefix {len(data.prefix_ids)} tokens, "
         f"questions {sum(len(e.ids) for e in data.examples) / len(data.examples):.0f} tokens on average")
 
     cfg = TrainConfig(epochs=epochs, lora_r=lora_r, lora_alpha=lora_alpha or 2 * lora_r, lr=lr,
-                      batch_size=batch_size, seed=seed, threads=threads)
+                      batch_size=batch_size, seed=seed, threads=threads, lora_layers=lora_layers)
+    data_sha = file_sha256(data_path)
+    doc_ids_sha = hashlib.sha256("\n".join(sorted(d.id for d in docs_trained)).encode()).hexdigest()
+    trained_prompt = prompt_hash(builder.render)
+    hyper: dict[str, Any] = {k: (list(v) if isinstance(v, tuple) else ("all" if v is None else v))
+                             for k, v in asdict(cfg).items() if k != "threads"}
+    hyper.update({"loss": "answer-token cross-entropy, class-balanced per feature",
+                  "max_examples": max_examples if max_examples is not None else "all",
+                  "examples_before_max": all_examples, "precision": precision, "holdout": holdout})
+    info = FineTuneInfo(
+        method="lora", base=base_id, base_sha256=_hash_hf_source(hf_dir), base_source_sha256=base_source_sha,
+        task=task.name, task_sha256=task.content_hash, strategy="evidence", prompt_sha256=trained_prompt,
+        rules_sha256=data.rules_hash, data_file=data_path.name, data_sha256=data_sha, split=split,
+        split_rule=SPLIT_RULE, documents=len(docs_trained), document_ids_sha256=doc_ids_sha,
+        examples=len(data.examples), synthetic=None, hyperparameters=hyper,
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(keep_hf) if keep_hf is not None else out.parent / f".{out.name}.finetune-hf"
     if work.exists():
         shutil.rmtree(work)
     try:
-        train = train_lora(hf_dir, data, cfg, work, log=log)
-        data_sha = file_sha256(data_path)
+        train = train_lora(hf_dir, data, cfg, work, val=val or None, log=log)
         bundle_name = name or out.name
         notes = (
             f"LoRA fine-tune (r={cfg.lora_r}, alpha={cfg.lora_alpha}, {epochs} epochs, lr {lr}, seed {seed}) of "
             f"{base_id} for the 'evidence' strategy of task '{task.name}' (answer-token loss, per-feature "
-            f"class-balanced), merged and exported. Trained on split '{split}' ({len(docs)} documents, "
+            f"class-balanced), merged and exported. Trained on split '{split}' ({len(docs_trained)} documents, "
             f"{len(data.examples)} yes/no examples) of {data_path.name} (sha256 {data_sha[:16]}...); split rule "
             f"{SPLIT_RULE}. No synthetic data."
         )
         manifest = export_bundle(
             work, out, name=bundle_name, role="extractor", precision=precision, provider="cpu",
             source_id=f"{base_id}+lora:{task.name}-evidence", fidelity=True, min_top1=min_top1,
-            overwrite=force, notes=notes, show_progress=show_progress,
+            overwrite=force, notes=notes, show_progress=show_progress, finetune=info,
         )
-        checked = check_runtime_prompts(out, data, task, docs)
+        checked = check_runtime_prompts(out, data, task, docs, prompt_sha256=trained_prompt)
         log(f"runtime check: {checked} training prompts rebuilt by the runtime, token ids identical")
     finally:
         if keep_hf is None:
@@ -521,9 +826,10 @@ def finetune(
         "task_sha256": task.content_hash,
         "strategy": "evidence",
         "rules_hash": data.rules_hash,
-        "data": {"path": str(data_path), "sha256": file_sha256(data_path), "split": split, "split_rule": SPLIT_RULE,
-                 "documents": len(docs), "document_ids_sha256": hashlib.sha256(
-                     "\n".join(sorted(d.id for d in docs)).encode()).hexdigest(),
+        "manifest_finetune": info.model_dump(),
+        "data": {"path": str(data_path), "sha256": data_sha, "split": split, "split_rule": SPLIT_RULE,
+                 "documents": len(docs_trained), "held_out_documents": len(held), "held_out_examples": len(val),
+                 "document_ids_sha256": doc_ids_sha,
                  "examples": len(data.examples), "examples_before_max": all_examples,
                  "positives": n_pos, "skipped_no_excerpt": data.skipped_no_excerpt,
                  "skipped_unlabelled": data.skipped_unlabelled, "per_feature": per_feature,

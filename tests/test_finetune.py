@@ -31,11 +31,18 @@ SYNTHETIC = [
 ]
 
 
+HOLDOUT = 0.3
+
+
 def _dev_ids(n: int) -> list[str]:
+    """Development-split ids; with ``--holdout 0.3`` the first is held out, the others trained on."""
+    from export.finetune import holdout_of
+
     ids, i = [], 0
     while len(ids) < n:
-        if split_of(f"synthetic-{i}") == "dev":
-            ids.append(f"synthetic-{i}")
+        cand = f"synthetic-{i}"
+        if split_of(cand) == "dev" and holdout_of(cand, HOLDOUT) == (not ids):
+            ids.append(cand)
         i += 1
     return ids
 
@@ -59,7 +66,10 @@ def _write_labelled(path: Path) -> list[dict]:
 
 
 
-@pytest.mark.parametrize("arch", ["qwen2", "llama"])  # llama: BOS added by the runtime, not the template text
+# llama: BOS added by the runtime, not the template text; all layers adapted, full forward passes.
+# qwen2: a held-out document validated each epoch (best epoch kept), LoRA on the top layer only, whose
+# inputs are cached (checked against the full model's logits before training).
+@pytest.mark.parametrize("arch", ["qwen2", "llama"])
 def test_finetune_tiny_end_to_end(arch, tiny_checkpoints, tmp_path, monkeypatch):
     from appliance.document import Document
     from appliance.inference import evidence_extractor
@@ -70,16 +80,39 @@ def test_finetune_tiny_end_to_end(arch, tiny_checkpoints, tmp_path, monkeypatch)
     data = tmp_path / "labelled.jsonl"
     rows = _write_labelled(data)
     out = tmp_path / "models" / "tiny-ft"
+    extra = {"holdout": HOLDOUT, "lora_layers": 1} if arch == "qwen2" else {}
+    logs: list[str] = []
     result = finetune(data, "symptoms13", tiny_checkpoints[arch], out, epochs=2, lora_r=4, batch_size=4,
-                      precision="int4", min_top1=0.0, seed=1, show_progress=False, log=lambda s: None)
+                      precision="int4", min_top1=0.0, seed=1, show_progress=False, log=logs.append, **extra)
 
     rep = result.report
-    assert rep["data"]["split"] == "dev" and rep["data"]["documents"] == 3  # the test-split row is left out
+    trained = 2 if extra else 3  # the test-split row is never used; the held-out one is not trained on
+    assert rep["data"]["split"] == "dev" and rep["data"]["documents"] == trained
+    if extra:
+        train = rep["training"]
+        assert rep["data"]["held_out_documents"] == 1 and rep["data"]["held_out_examples"] > 0
+        assert [v["epoch"] for v in train["validation"]] == [0, 1, 2] and train["best_epoch"] in (0, 1, 2)
+        assert train["top_layers_cached"], logs  # the cached top-layer path reproduced the full model
+        assert all("_state" not in v for v in train["validation"])
+        json.dumps(rep)  # the report stays plain JSON
     assert rep["data"]["examples"] > 0 and rep["training"]["steps"] >= 2
     assert rep["prompt"]["runtime_prompts_checked"] > 0  # runtime re-rendered the prompts: same token ids
     assert json.loads(result.report_path.read_text())["content_hash"] == result.manifest.content_hash
     assert result.manifest.name == "tiny-ft" and "LoRA" in (result.manifest.notes or "")
     assert not (out.parent / ".tiny-ft.finetune-hf").exists()  # merged HF work folder cleaned up
+
+    # The bundle's own manifest says how it was made: base, data (and which split), prompt, settings.
+    from appliance.bundle import verify_bundle
+    from appliance.evaluate.data import file_sha256
+    from appliance.inference.evidence_extractor import prompt_hash
+
+    ft = verify_bundle(out).finetune
+    assert ft is not None and ft.method == "lora" and ft.strategy == "evidence"
+    assert ft.split == "dev" and ft.documents == trained and ft.data_sha256 == file_sha256(data)
+    assert ft.data_file == "labelled.jsonl" and ft.base.startswith("tiny") and len(ft.base_sha256) == 64
+    assert ft.hyperparameters["lora_r"] == 4 and ft.hyperparameters["epochs"] == 2
+    assert ft.examples == rep["data"]["examples"] and ft.rules_sha256 == rep["rules_hash"]
+    assert result.manifest.fidelity is not None  # exported through the builder with the fidelity gate
 
     # The daemon's pipeline loads the bundle and asks it one question per feature with an excerpt.
     asked: list[tuple[str, str]] = []
@@ -93,6 +126,7 @@ def test_finetune_tiny_end_to_end(arch, tiny_checkpoints, tmp_path, monkeypatch)
     pipe = Pipeline.load(PipelineSettings(task="symptoms13", strategy="evidence", extractor=str(out), threads=1))
     res = pipe.process(Document(id=rows[0]["id"], text=rows[0]["text"], language="en"))
     assert {m.role for m in res.provenance.models} == {"extractor", "rules"}
+    assert res.provenance.prompt_hash == ft.prompt_sha256  # the runtime asks exactly what was trained
     assert res.provenance.models[0].bundle_hash == result.manifest.content_hash
     assert all(fr.status == "extracted" for fr in res.features.values())
     excerpts = dict(asked)

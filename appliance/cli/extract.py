@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import get_args
 
 import click
 
 from ..errors import InputError
-from ..settings import PipelineSettings
+from ..settings import PipelineSettings, Strategy
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 
@@ -21,7 +22,8 @@ def pipeline_options(f):
     """Options shared by every command that builds a pipeline (extract, evaluate)."""
     decorators = [
         click.option("--task", default="palliative13", show_default=True, help="Built-in task name or task file."),
-        click.option("--strategy", type=click.Choice(["json", "evidence", "rules"]), default="json", show_default=True),
+        click.option("--strategy", type=click.Choice(list(get_args(Strategy))),
+                     default=PipelineSettings.model_fields["strategy"].default, show_default=True),
         click.option("--model", "extractor", default=None, help="Extractor bundle name or folder."),
         click.option("--models-dir", type=click.Path(path_type=Path), default=None, help="Folder of bundles."),
         click.option("--translate", "translate_policy", type=click.Choice(["never", "always", "auto"]),

@@ -66,6 +66,15 @@ def question_turn(f: Feature, excerpt: str, language: str) -> str:
     return _question(f.label(language), f.definition, excerpt)
 
 
+def prompt_hash(render) -> str:
+    """sha256 of the whole question template (prefix, question with placeholders, generation prompt) as
+    ``render(messages, add_generation_prompt=...)`` (a chat template) lays it out. The fine-tuning
+    command records the same hash for the prompts it trained on."""
+    template = render(prefix_messages() + [{"role": "user", "content": _question("{label}", "{def}", "{x}")}],
+                      add_generation_prompt=True)
+    return hashlib.sha256(("evidence-v1\0" + template).encode()).hexdigest()
+
+
 def select_excerpt(rules, text: str, language: str, key: str, max_chars: int = EXCERPT_CHARS) -> str | None:
     """The rule-selected excerpt the model is asked about; None when the rules find no mention."""
     sentences = rules.select_evidence(text, language, key, context_sentences=CONTEXT_SENTENCES, max_chars=max_chars)
@@ -90,9 +99,7 @@ class EvidenceStrategy:
         self.yes_ids = self._first_ids(YES_WORDS)
         self.no_ids = self._first_ids(NO_WORDS)
         self.max_length = min(self.model.context_length, settings.max_context_tokens)
-        template = self.model.render(messages + [{"role": "user", "content": _question("{label}", "{def}", "{x}")}],
-                                     add_generation_prompt=True)
-        self.prompt_hash = hashlib.sha256(("evidence-v1\0" + template).encode()).hexdigest()
+        self.prompt_hash = prompt_hash(self.model.render)
         m = self.model.manifest
         rules_hash = getattr(self.rules, "content_hash", None) or task.content_hash
         self.models = [
@@ -161,6 +168,51 @@ class EvidenceStrategy:
             out[f.key] = FeatureResult(value=value, status="extracted", score=p, confidence=p if value else 1 - p,
                                        threshold=f.threshold, evidence=rule_quotes(rule))
         return out
+
+
+class HybridStrategy(EvidenceStrategy):
+    """'hybrid': the rule pre-pass and the model vote. Same questions as 'evidence' (one yes/no per
+    feature with a rule-selected excerpt, none for a feature without one); the decision is on the
+    equal-weight mean of the two probabilities of True:
+
+        score = RULE_WEIGHT * P_rules(true) + (1 - RULE_WEIGHT) * P_model(yes),   value = score >= threshold
+
+    ``P_rules`` is the rule finding's heuristic confidence (``appliance.rules``: present 0.65-0.95,
+    absent 0.10-0.25, history/family/hypothetical 0.20, asked but unanswered 0.05), as the 'rules'
+    strategy reports it. With the default threshold 0.5 the model keeps or drops a weak rule finding
+    (one present mention needs P(yes) >= 0.35) and can overturn a rule 'absent' only when it is sure
+    (P(yes) >= 0.9). Equal weights are a fixed choice (no parameter fitted to any data set)."""
+
+    RULE_WEIGHT = 0.5
+
+    def extract(self, text: str, language: str) -> dict[str, FeatureResult]:
+        findings = self.rules.extract(text, language)
+        out: dict[str, FeatureResult] = {}
+        for f in self.task.features:
+            if f.type != "boolean":
+                out[f.key] = FeatureResult(status="missing", reason="not_supported_by_evidence_strategy")
+                continue
+            excerpt = select_excerpt(self.rules, text, language, f.key, self.excerpt_chars)
+            rule = findings.get(f.key)
+            if excerpt is None:
+                out[f.key] = no_evidence_result(f, rule)
+                continue
+            p_model = self._p_yes(f, excerpt, language)
+            score = self.RULE_WEIGHT * rule_score(rule) + (1.0 - self.RULE_WEIGHT) * p_model
+            score = min(1.0, max(0.0, score))
+            value = score >= f.threshold
+            out[f.key] = FeatureResult(value=value, status="extracted", score=score,
+                                       confidence=score if value else 1 - score, threshold=f.threshold,
+                                       evidence=rule_quotes(rule))
+        return out
+
+
+def rule_score(rule) -> float:
+    """The rule finding's probability of True, as the 'rules' strategy reports it (0.5 without one)."""
+    if rule is None:
+        return 0.5
+    conf = max(0.0, min(1.0, float(rule.confidence)))
+    return conf if rule.value else 1.0 - conf
 
 
 NO_EVIDENCE = "no_evidence"

@@ -1,0 +1,53 @@
+"""Markdown table of headline figures from `appliance evaluate` run folders (for docs/accuracy.md).
+
+    python scripts/accuracy_table.py "label=runs/x" "rules=runs/x:baseline" ...
+
+Each row: median macro-F1, MCC, sensitivity, specificity (missing scored False, the study's convention;
+identical to the other view when nothing is missing), missing rate and ROC AUC, each with its 95 %
+bootstrap interval from report.json, and documents per hour from the run's mean time per document
+(sequential, one document at a time).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def _fmt(stat: dict | None) -> str:
+    if not stat or stat.get("value") is None:
+        return "–"
+    lo, hi = (stat.get("ci") or [None, None])[:2]
+    ci = f" [{lo:.3f}, {hi:.3f}]" if lo is not None and hi is not None else ""
+    return f"{stat['value']:.3f}{ci}"
+
+
+def row(label: str, spec: str) -> str:
+    folder, _, which = spec.partition(":")
+    report = json.loads((Path(folder) / "report.json").read_text(encoding="utf-8"))
+    run = report["runs"]["baseline" if which == "baseline" else "run"]
+    med = run["summary"]["median"]
+    view = med["missing_false"]
+    mean_s = (run.get("timing") or {}).get("mean_s")
+    per_hour = f"{3600 / mean_s:,.0f}" if mean_s else "–"
+    docs = report.get("documents")
+    n = docs.get("evaluated") if isinstance(docs, dict) else docs
+    cells = [label, _fmt(view["macro_f1"]), _fmt(view["mcc"]), _fmt(view["sensitivity"]),
+             _fmt(view["specificity"]), _fmt(med.get("missing_rate")), _fmt(med.get("auc")), per_hour,
+             f"{report['split']} ({n})"]
+    return "| " + " | ".join(cells) + " |"
+
+
+def main(argv: list[str]) -> int:
+    print("| configuration | macro-F1 | MCC | sensitivity | specificity | missing | ROC AUC | documents/hour "
+          "| split (n) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for arg in argv:
+        label, _, spec = arg.partition("=")
+        print(row(label, spec))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
