@@ -178,8 +178,9 @@ class Contention:
     (with --wait-quiet) waits between documents until they take under QUIET_CORES. Waiting is never
     part of a document's time; nothing else on the machine is touched."""
 
-    def __init__(self, wait_s: float) -> None:
+    def __init__(self, wait_s: float, budget_s: float | None = None) -> None:
         self.wait_s = wait_s
+        self.budget_s = 4 * wait_s if budget_s is None else budget_s   # total waiting per engine
         self._t = self._busy = self._own = 0.0
 
     def _others_over(self, seconds: float) -> float:
@@ -188,11 +189,13 @@ class Contention:
         return max(0.0, (_machine_busy_s() - b0 - (time.process_time() - o0)) / seconds)
 
     def begin(self, rec: "DocRecord", first: bool) -> None:
-        if self.wait_s > 0 and not first:
+        if self.wait_s > 0 and self.budget_s > 0 and not first:
             t0 = time.perf_counter()
-            while time.perf_counter() - t0 < self.wait_s and self._others_over(5.0) >= QUIET_CORES:
+            limit = min(self.wait_s, self.budget_s)
+            while time.perf_counter() - t0 < limit and self._others_over(5.0) >= QUIET_CORES:
                 pass
             rec.waited_s = time.perf_counter() - t0
+            self.budget_s -= rec.waited_s
         self._t, self._busy, self._own = time.perf_counter(), _machine_busy_s(), time.process_time()
 
     def end(self, rec: "DocRecord") -> None:
@@ -321,7 +324,7 @@ def run_appliance(engine: str, spec: dict, prep: dict, out: Path) -> None:
 
     records: list[DocRecord] = []
     t_first = None
-    cont = Contention(spec.get("wait_quiet", 0.0))
+    cont = Contention(spec.get("wait_quiet", 0.0), spec.get("wait_budget"))
     for d in prep["documents"]:
         rec = DocRecord(d["id"])
         text = _doc_text(spec, d["id"])
@@ -395,7 +398,7 @@ def run_llamacpp(engine: str, spec: dict, prep: dict, out: Path) -> None:
 
     records: list[DocRecord] = []
     t_first = None
-    cont = Contention(spec.get("wait_quiet", 0.0))
+    cont = Contention(spec.get("wait_quiet", 0.0), spec.get("wait_budget"))
     for d in prep["documents"]:
         rec = DocRecord(d["id"])
         cont.begin(rec, t_first is None)
@@ -569,7 +572,7 @@ def run_hf(engine: str, spec: dict, prep: dict, out: Path) -> None:
 
     records: list[DocRecord] = []
     t_first = None
-    cont = Contention(spec.get("wait_quiet", 0.0))
+    cont = Contention(spec.get("wait_quiet", 0.0), spec.get("wait_budget"))
     with torch.inference_mode():
         for d in prep["documents"]:
             rec = DocRecord(d["id"])

@@ -329,8 +329,10 @@ def main(argv: list[str] | None = None) -> int:
                     default=Path(os.environ.get("APPLIANCE_MODELS_DIR", REPO / ".cache" / "models")))
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     ap.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
-                    help="before each engine, wait up to SECONDS for other processes to use < 0.3 cores "
-                         "(recorded; default 0: do not wait)")
+                    help="before each engine and between documents, wait up to SECONDS for other processes to use "
+                         "< 0.3 cores (waiting is recorded, never timed; default 0: do not wait)")
+    ap.add_argument("--wait-budget", type=float, default=None, metavar="SECONDS",
+                    help="total waiting between documents per engine (default 4 x --wait-quiet)")
     ap.add_argument("--work", type=Path, default=REPO / ".cache" / "bench",
                     help="git-ignored work folder (prepared prompts hold document text; fp32 checkpoint)")
     args = ap.parse_args(argv)
@@ -353,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     spec = {
         "data": str(args.data), "task": args.task, "limit": args.limit, "models_dir": str(args.models_dir),
         "threads": args.threads, "work_dir": str(args.work), "wait_quiet": args.wait_quiet,
+        "wait_budget": args.wait_budget,
         "need_gguf": any(e.startswith("llamacpp") or e == "hf" for e in engines),
         "need_hf": "hf" in engines,
     }
