@@ -11,27 +11,16 @@ Domain errors become one-line messages; ``APPLIANCE_DEBUG=1`` re-raises them.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import click
 
 import export  # noqa: F401  (telemetry and hub access off before anything imports onnxruntime)
-from appliance.errors import ApplianceError
+from appliance.clickgroup import ErrorGroup
 
 
-class _Group(click.Group):
-    def invoke(self, ctx: click.Context):  # type: ignore[override]
-        try:
-            return super().invoke(ctx)
-        except ApplianceError as e:
-            if os.environ.get("APPLIANCE_DEBUG"):
-                raise
-            raise click.ClickException(str(e)) from None
-
-
-@click.group(cls=_Group)
+@click.group(cls=ErrorGroup)
 @click.version_option(package_name="clinical-appliance")
 def main() -> None:
     """Export models to verified ONNX bundles for the appliance."""

@@ -6,27 +6,16 @@ so no single file grows into a monolith.
 
 from __future__ import annotations
 
-import os
 import sys
 
 import click
 
 import appliance  # noqa: F401  (sets ORT_DISABLE_TELEMETRY before anything imports onnxruntime)
 
-from ..errors import ApplianceError
+from ..clickgroup import ErrorGroup
 
 
-class _Group(click.Group):
-    def invoke(self, ctx: click.Context):  # type: ignore[override]
-        try:
-            return super().invoke(ctx)
-        except ApplianceError as e:
-            if os.environ.get("APPLIANCE_DEBUG"):
-                raise
-            raise click.ClickException(str(e)) from None
-
-
-@click.group(cls=_Group)
+@click.group(cls=ErrorGroup)
 @click.version_option(package_name="clinical-appliance")
 def main() -> None:
     """Offline clinical-feature extraction appliance."""

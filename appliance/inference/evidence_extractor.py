@@ -163,11 +163,15 @@ class EvidenceStrategy:
             if excerpt is None:
                 out[f.key] = no_evidence_result(f, rule)
                 continue
-            p = self._p_yes(f, excerpt, language)
+            p = self._score(rule, self._p_yes(f, excerpt, language))
             value = p >= f.threshold
             out[f.key] = FeatureResult(value=value, status="extracted", score=p, confidence=p if value else 1 - p,
                                        threshold=f.threshold, evidence=rule_quotes(rule))
         return out
+
+    def _score(self, rule, p_model: float) -> float:
+        """P(true) the decision rests on: the model's own here; 'hybrid' blends in the rule finding."""
+        return p_model
 
 
 class HybridStrategy(EvidenceStrategy):
@@ -185,26 +189,9 @@ class HybridStrategy(EvidenceStrategy):
 
     RULE_WEIGHT = 0.5
 
-    def extract(self, text: str, language: str) -> dict[str, FeatureResult]:
-        findings = self.rules.extract(text, language)
-        out: dict[str, FeatureResult] = {}
-        for f in self.task.features:
-            if f.type != "boolean":
-                out[f.key] = FeatureResult(status="missing", reason="not_supported_by_evidence_strategy")
-                continue
-            excerpt = select_excerpt(self.rules, text, language, f.key, self.excerpt_chars)
-            rule = findings.get(f.key)
-            if excerpt is None:
-                out[f.key] = no_evidence_result(f, rule)
-                continue
-            p_model = self._p_yes(f, excerpt, language)
-            score = self.RULE_WEIGHT * rule_score(rule) + (1.0 - self.RULE_WEIGHT) * p_model
-            score = min(1.0, max(0.0, score))
-            value = score >= f.threshold
-            out[f.key] = FeatureResult(value=value, status="extracted", score=score,
-                                       confidence=score if value else 1 - score, threshold=f.threshold,
-                                       evidence=rule_quotes(rule))
-        return out
+    def _score(self, rule, p_model: float) -> float:
+        score = self.RULE_WEIGHT * rule_score(rule) + (1.0 - self.RULE_WEIGHT) * p_model
+        return min(1.0, max(0.0, score))
 
 
 def rule_score(rule) -> float:
