@@ -202,7 +202,7 @@ class RetriesConfig(_Section):
 
 
 class ServiceConfig(_Section):
-    threads: int = Field(default=0, ge=0, le=256, description="Inference threads; 0 = onnxruntime's choice.")
+    threads: int = Field(default=0, ge=0, le=256, description="Inference threads; 0 = every CPU the process may use.")
     log_format: Literal["json", "text"] = Field(
         default="json", description="`json`: one JSON object per line; `text`: `key=value` pairs."
     )

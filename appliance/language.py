@@ -27,7 +27,11 @@ def _detector(candidates: tuple[str, ...]):
     codes = [getattr(IsoCode639_1, c.upper()) for c in candidates if hasattr(IsoCode639_1, c.upper())]
     if len(codes) < 2:
         return None
-    return LanguageDetectorBuilder.from_iso_codes_639_1(*codes).with_preloaded_language_models().build()
+    # Low-accuracy mode keeps only the trigram models: ~25 MB instead of ~300 MB resident for ten
+    # languages, and the difference in accuracy only shows on snippets under ~120 characters, far
+    # shorter than a call transcript (the 4,000-character sample below is what is classified).
+    return (LanguageDetectorBuilder.from_iso_codes_639_1(*codes).with_low_accuracy_mode()
+            .with_preloaded_language_models().build())
 
 
 def detect_language(text: str, candidates: tuple[str, ...] = DEFAULT_CANDIDATES) -> str | None:

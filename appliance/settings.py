@@ -22,10 +22,11 @@ class PipelineSettings(BaseModel):
 
     task: str = Field(default="palliative13", description="Built-in task name or path to a task file.")
     strategy: Strategy = Field(
-        default="json",
-        description="'json': one constrained JSON answer per document; 'evidence': per-feature yes/no on "
-        "rule-selected sentences; 'hybrid': the same questions, decided by the mean of the rule finding's "
-        "and the model's probability; 'rules': the rule baseline alone (no model).",
+        default="hybrid",
+        description="'hybrid' (default): per-feature yes/no on rule-selected sentences, decided by the mean of "
+        "the rule finding's and the model's probability; 'evidence': the same questions, decided by the model "
+        "alone; 'json': one constrained JSON answer per document; 'rules': the rule baseline alone (no "
+        "model). Measured comparison: docs/accuracy.md.",
     )
     extractor: str = Field(default=DEFAULT_BUNDLE, description="Extractor bundle name or folder.")
     translator: str | None = Field(default=None, description="Translator bundle name or folder (optional).")
@@ -45,5 +46,5 @@ class PipelineSettings(BaseModel):
     )
     max_document_tokens: int = Field(default=16384, gt=0, description="Longer documents are marked missing.")
     window_overlap_tokens: int = Field(default=64, ge=0, description="Overlap between windows of long documents.")
-    threads: int = Field(default=0, ge=0, description="Inference threads; 0 = onnxruntime's choice.")
+    threads: int = Field(default=0, ge=0, description="Inference threads; 0 = every CPU the process may use.")
     verify_bundles: bool = Field(default=True, description="Hash every bundle file at load (refuse mismatches).")

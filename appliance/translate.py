@@ -15,7 +15,7 @@ import numpy as np
 
 from .bundle import read_manifest
 from .errors import BundleError
-from .inference.engine import LoadedModel
+from .inference.engine import LoadedModel, prefill
 from .language import language_name
 from .settings import TranslatePolicy
 from .windows import split_windows
@@ -91,7 +91,7 @@ class LlmTranslator:
         eos = self.model.eos_ids
         with self.model.lock:
             gen = self.model.generator(min(self.max_length, len(ids) + 2 * budget + 16))
-            gen.append_tokens(np.asarray(ids, dtype=np.int32))
+            prefill(gen, ids)
             start = len(ids)
             while not gen.is_done() and gen.token_count() - start < 2 * budget:
                 gen.generate_next_token()

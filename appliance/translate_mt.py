@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .bundle import read_manifest, verify_bundle
 from .errors import BundleError
+from .threads import inference_threads
 
 MT_CONFIG_NAME = "mt_config.json"
 
@@ -150,8 +151,7 @@ class Seq2SeqTranslator:
         self.config = cfg = read_mt_config(self.folder)
         self.tokenizer = Tokenizer.from_file(str(self.folder / cfg.tokenizer))
         opts = ort.SessionOptions()
-        if threads > 0:
-            opts.intra_op_num_threads = threads
+        opts.intra_op_num_threads = inference_threads(threads)
         opts.log_severity_level = 3
 
         def session(name: str):

@@ -34,11 +34,13 @@ if str(REPO) not in sys.path:
 APPLIANCE_ENGINES = {
     "appliance-json": {"strategy": "json"},
     "appliance-evidence": {"strategy": "evidence"},
+    "appliance-hybrid": {"strategy": "hybrid"},
     "appliance-json-noreuse": {"strategy": "json", "prefix_reuse": False},
     "appliance-json-noff": {"strategy": "json", "fast_forward": False},
 }
 # Run order: the headline comparison first and back to back, then the ablations, then the slow baseline.
-ENGINES = ["appliance-json", "llamacpp", "llamacpp-cache", "appliance-evidence", "appliance-json-noreuse",
+ENGINES = ["appliance-json", "llamacpp", "llamacpp-cache", "appliance-evidence", "appliance-hybrid",
+           "appliance-json-noreuse",
            "appliance-json-noff", "hf"]
 
 
@@ -158,6 +160,13 @@ class DocRecord:
         self.others_cores: float | None = None   # CPU used by every other process during this document
         self.waited_s = 0.0                      # waited for a quiet machine before it (not timed)
 
+    def add_answer(self, tokens: int, decode_s: float) -> None:
+        """One generated answer of a baseline engine: every token is one model step (no fast-forward)."""
+        self.calls += 1
+        self.answer_tokens += tokens
+        self.steps += tokens
+        self.decode_s += decode_s
+
     def as_dict(self) -> dict:
         return {k: getattr(self, k) for k in ("id", "seconds", "prefill_tokens", "prefill_s", "answer_tokens",
                                                "decode_s", "steps", "calls", "valid", "values", "others_cores",
@@ -240,6 +249,7 @@ class _Phase:
         self.rec: DocRecord | None = None
         self.prefix_len: int | None = None   # smallest rewind target seen = the reused prefix
         self.pending_prefill = False
+        self.phase_start = 0.0                # when the current prompt's prefill phase began
         self.prefill_end: float | None = None
         self.warm_prefill = (0, 0.0)          # the prefix prefill done once at load (prefix reuse)
 
@@ -251,6 +261,7 @@ class _TimedGenerator:
         self._g = gen
         self._p = phase
         phase.pending_prefill = True
+        phase.phase_start = time.perf_counter()
 
     def append_tokens(self, ids):
         n = len(ids)
@@ -263,16 +274,26 @@ class _TimedGenerator:
             p.pending_prefill = False
             return
         if p.pending_prefill:
+            # The prompt may arrive in several appends (the runtime prefills in slices): it is all
+            # prefill until the first read of the logits or the first generated token.
+            if p.prefill_end is None or p.prefill_end < p.phase_start:
+                rec.calls += 1
             rec.prefill_tokens += n
             rec.prefill_s += t2 - t
-            rec.calls += 1
-            p.pending_prefill = False
             p.prefill_end = t2
         else:
             rec.answer_tokens += n
             rec.steps += 1
 
+    def _answer_phase(self) -> None:
+        self._p.pending_prefill = False
+
+    def get_logits(self):
+        self._answer_phase()
+        return self._g.get_logits()
+
     def generate_next_token(self):
+        self._answer_phase()
         self._g.generate_next_token()
         if self._p.rec is not None:
             self._p.rec.answer_tokens += 1
@@ -284,6 +305,7 @@ class _TimedGenerator:
         if p.prefix_len is None or n <= p.prefix_len:
             p.prefix_len = n
             p.pending_prefill = True
+            p.phase_start = time.perf_counter()
 
     def __getattr__(self, name):
         return getattr(self._g, name)
@@ -428,22 +450,10 @@ def run_llamacpp(engine: str, spec: dict, prep: dict, out: Path) -> None:
                     break
             t_end = time.perf_counter()
             gen.close()
-            rec.calls += 1
-            rec.answer_tokens += len(toks)
-            rec.steps += len(toks)
-            rec.decode_s += t_end - (t_first_tok or t_end)
-            text = llm.detokenize(toks).decode("utf-8", errors="replace")
-            window_values.append(_answer_values(keys, text))
-        rec.seconds = time.perf_counter() - t_doc
-        cont.end(rec)
-        rec.valid = all(v is not None for v in window_values)
-        rec.values = _merge_any(keys, window_values) if rec.valid else None
-        records.append(rec)
-        if t_first is None:
-            t_first = _now()
-        _say(f"{engine} {d['id']}: {rec.seconds:.2f} s, prefill {rec.prefill_tokens} tok, "
-             f"answer {rec.answer_tokens} tok, valid {rec.valid}, others {rec.others_cores:.2f} cores"
-                 + (f", waited {rec.waited_s:.0f} s" if rec.waited_s else ""))
+            rec.add_answer(len(toks), t_end - (t_first_tok or t_end))
+            window_values.append(_answer_values(keys, llm.detokenize(toks).decode("utf-8", errors="replace")))
+        _close_document(engine, rec, t_doc, cont, keys, window_values, records)
+        t_first = t_first or _now()
     extra = {
         "llama_cpp_version": llama_cpp.__version__,
         "system_info": llama_cpp.llama_print_system_info().decode(errors="replace"),
@@ -472,6 +482,19 @@ def _reused(before: int, llm, ids: list[int]) -> int:
             break
         n += 1
     return n - 1 if n == len(ids) else n
+
+
+def _close_document(engine: str, rec: "DocRecord", t_doc: float, cont: "Contention", keys: list[str],
+                    window_values: list[dict | None], records: list["DocRecord"]) -> None:
+    """The end of one document for the baseline engines: time, validity, merged answer, log line."""
+    rec.seconds = time.perf_counter() - t_doc
+    cont.end(rec)
+    rec.valid = all(v is not None for v in window_values)
+    rec.values = _merge_any(keys, window_values) if rec.valid else None
+    records.append(rec)
+    _say(f"{engine} {rec.id}: {rec.seconds:.2f} s, prefill {rec.prefill_tokens} tok, "
+         f"answer {rec.answer_tokens} tok, valid {rec.valid}, others {rec.others_cores:.2f} cores"
+         + (f", waited {rec.waited_s:.0f} s" if rec.waited_s else ""))
 
 
 def _merge_any(keys: list[str], per_window: list[dict]) -> dict:
@@ -601,23 +624,11 @@ def run_hf(engine: str, spec: dict, prep: dict, out: Path) -> None:
                     toks.append(tid)
                     o = model(torch.tensor([[tid]]), use_cache=True, **{CACHE_ARG: past})
                     logits, past = o.logits[0, -1], _cache_of(o)
-                t2 = time.perf_counter()
-                rec.calls += 1
-                rec.answer_tokens += len(toks)
-                rec.steps += len(toks)
-                rec.decode_s += t2 - t1
+                rec.add_answer(len(toks), time.perf_counter() - t1)
                 window_values.append(_answer_values(keys, tok.decode(toks)))
                 del past, o
-            rec.seconds = time.perf_counter() - t_doc
-            cont.end(rec)
-            rec.valid = all(v is not None for v in window_values)
-            rec.values = _merge_any(keys, window_values) if rec.valid else None
-            records.append(rec)
-            if t_first is None:
-                t_first = _now()
-            _say(f"{engine} {d['id']}: {rec.seconds:.2f} s, prefill {rec.prefill_tokens} tok, "
-                 f"answer {rec.answer_tokens} tok, valid {rec.valid}, others {rec.others_cores:.2f} cores"
-                 + (f", waited {rec.waited_s:.0f} s" if rec.waited_s else ""))
+            _close_document(engine, rec, t_doc, cont, keys, window_values, records)
+            t_first = t_first or _now()
     extra = {
         "torch_version": torch.__version__,
         "transformers_version": transformers.__version__,

@@ -4,8 +4,12 @@
 
 Each row: median macro-F1, MCC, sensitivity, specificity (missing scored False, the study's convention;
 identical to the other view when nothing is missing), missing rate and ROC AUC, each with its 95 %
-bootstrap interval from report.json, and documents per hour from the run's mean time per document
-(sequential, one document at a time).
+bootstrap interval from report.json, and documents per hour.
+
+Documents per hour come from the speed benchmark (``--speed bench/results/speed.json``: the quiet,
+2-thread figure of the appliance engine with the run's strategy; fine-tuning and calibration do not
+change the computation), else from the run's own mean time per document, which depends on whatever
+else the machine was doing during the run.
 """
 
 from __future__ import annotations
@@ -23,6 +27,20 @@ def _fmt(stat: dict | None) -> str:
     return f"{stat['value']:.3f}{ci}"
 
 
+def bench_speeds(path: Path) -> dict[str, float]:
+    """docs/h per strategy from bench/speed.py's JSON (default-setting engines only)."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    out: dict[str, float] = {}
+    for r in data.get("engines", []):
+        name = r.get("engine", "")
+        if name.startswith("appliance-") and name.count("-") == 1 and "documents_per_hour" in r:
+            out[name.split("-", 1)[1]] = r["documents_per_hour"]
+    return out
+
+
+SPEEDS: dict[str, float] = {}
+
+
 def row(label: str, spec: str) -> str:
     folder, _, which = spec.partition(":")
     report = json.loads((Path(folder) / "report.json").read_text(encoding="utf-8"))
@@ -30,7 +48,11 @@ def row(label: str, spec: str) -> str:
     med = run["summary"]["median"]
     view = med["missing_false"]
     mean_s = (run.get("timing") or {}).get("mean_s")
-    per_hour = f"{3600 / mean_s:,.0f}" if mean_s else "–"
+    strategy = "rules" if which == "baseline" else (run.get("settings") or {}).get("strategy")
+    if strategy in SPEEDS:
+        per_hour = f"{SPEEDS[strategy]:,.0f}"
+    else:
+        per_hour = f"{3600 / mean_s:,.0f}" if mean_s else "–"
     docs = report.get("documents")
     n = docs.get("evaluated") if isinstance(docs, dict) else docs
     cells = [label, _fmt(view["macro_f1"]), _fmt(view["mcc"]), _fmt(view["sensitivity"]),
@@ -40,6 +62,9 @@ def row(label: str, spec: str) -> str:
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--speed"]:
+        SPEEDS.update(bench_speeds(Path(argv[1])))
+        argv = argv[2:]
     print("| configuration | macro-F1 | MCC | sensitivity | specificity | missing | ROC AUC | documents/hour "
           "| split (n) |")
     print("|---|---|---|---|---|---|---|---|---|")

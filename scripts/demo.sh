@@ -12,7 +12,7 @@ export APPLIANCE_MODELS_DIR="${APPLIANCE_MODELS_DIR:-$PWD/.cache/models}"
 BIN=.venv/bin
 DEMO="${DEMO_DIR:-$PWD/demo}"
 TASK="${DEMO_TASK:-palliative13}"
-STRATEGY="${DEMO_STRATEGY:-json}"
+STRATEGY="${DEMO_STRATEGY:-hybrid}"
 
 echo "== 1/5 preparing the default model bundle in $APPLIANCE_MODELS_DIR"
 "$BIN/appliance-export" default --models-dir "$APPLIANCE_MODELS_DIR"

@@ -87,7 +87,7 @@ def test_tiny_model_through_the_pipeline_resumes(labelled, tmp_path, request):
         bundle = request.getfixturevalue("tiny_bundle")
     except pytest.FixtureLookupError:
         pytest.skip("tiny_bundle fixture not available")
-    r = _resume_equals_fresh(labelled, tmp_path, ["--model", str(bundle), "--no-baseline"])
+    r = _resume_equals_fresh(labelled, tmp_path, ["--model", str(bundle), "--strategy", "json", "--no-baseline"])
     run = r["runs"]["run"]
     assert run["pipeline"]["strategy"] == "json"
     assert any(m["role"] == "extractor" for m in run["pipeline"]["models"])

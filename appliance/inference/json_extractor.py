@@ -25,7 +25,7 @@ import numpy as np
 
 from ..settings import PipelineSettings
 from ..tasks import Feature, Task
-from .engine import LoadedModel, last_logprobs
+from .engine import LoadedModel, last_logprobs, prefill
 from .prompts import JsonPrompt, build_json_prompt
 
 
@@ -121,7 +121,11 @@ class JsonExtractor:
                 self._new_generator()
 
     def _append(self, gen, ids: list[int]) -> None:
-        if ids:
+        if not ids:
+            return
+        if self.scored:  # no guidance (see prefill)
+            prefill(gen, ids)
+        else:
             gen.append_tokens(np.asarray(ids, dtype=np.int32))
 
     def _start(self, window_text: str):
