@@ -40,20 +40,23 @@ def parse_recipient(text: str, origin: str = "recipient") -> x25519.Recipient:
         ) from None
 
 
-def read_recipients_file(path: Path) -> list[tuple[str, x25519.Recipient]]:
+def _key_lines(path: Path, what: str, error: type[Exception]) -> list[tuple[int, str]]:
+    """(line number, text) of a key file's keys: blank lines and ``#`` comments skipped, as age does.
+
+    Errors name the file and the kind of failure, never a line's content (it may be a secret key)."""
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
-        raise ConfigError(f"recipients file not found: {path}") from None
+        raise error(f"{what} file not found: {path}") from None
     except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"recipients file {path} cannot be read: {e.__class__.__name__}") from None
-    out = []
-    for no, line in enumerate(lines, 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        out.append((line, parse_recipient(line, f"{path}:{no}")))
-    return out
+        raise error(f"{what} file {path} cannot be read: {e.__class__.__name__}") from None
+    return [(no, line.strip()) for no, line in enumerate(lines, 1)
+            if line.strip() and not line.strip().startswith("#")]
+
+
+def read_recipients_file(path: Path) -> list[tuple[str, x25519.Recipient]]:
+    keys = _key_lines(path, "recipients", ConfigError)
+    return [(line, parse_recipient(line, f"{path}:{no}")) for no, line in keys]
 
 
 def load_recipients(keys: Iterable[str], files: Iterable[Path]) -> list[x25519.Recipient]:
@@ -119,17 +122,8 @@ def write_identity_file(path: Path, text: str, *, force: bool = False) -> None:
 
 
 def load_identities(path: Path) -> list[x25519.Identity]:
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise CryptoError(f"identity file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise CryptoError(f"identity file {path} cannot be read: {e.__class__.__name__}") from None
     out = []
-    for no, line in enumerate(lines, 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
+    for no, line in _key_lines(path, "identity", CryptoError):
         try:
             out.append(x25519.Identity.from_str(line))
         except pyrage.IdentityError:

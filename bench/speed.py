@@ -40,9 +40,9 @@ TARGET_RSS_MARGIN_MB = 400    # appliance peak RSS <= bundle size + 400 MB
 MB = 1_000_000
 
 LABELS = {
-    "appliance-json": "appliance, json (prefix reuse + fast-forward: default)",
+    "appliance-json": "appliance, json (prefix reuse + fast-forward on)",
     "appliance-evidence": "appliance, evidence",
-    "appliance-hybrid": "appliance, hybrid (evidence + rules)",
+    "appliance-hybrid": "appliance, hybrid (default strategy: evidence + rules)",
     "appliance-json-noreuse": "appliance, json, prefix reuse off",
     "appliance-json-noff": "appliance, json, fast-forward off",
     "llamacpp": "llama.cpp, JSON-schema grammar, no prompt cache",
@@ -289,7 +289,7 @@ def _markdown(result: dict) -> str:
         "run, in cores (from /proc/stat; 0 = the machine was the benchmark's alone); *load avg* = 1-minute "
         "load average before / mean during / after; *contended docs* = documents during which other "
         f"processes used ≥ {QUIET_CORES} cores (measured per document), *docs/h quiet docs* = docs/h over the "
-        "other documents only; *agree* = share of the 13 × N answers equal to the appliance's default (a sanity "
+        "other documents only; *agree* = share of the 13 × N answers equal to the appliance's json run (a sanity "
         "check that all engines did the same task, not accuracy).",
     ]
     return "\n".join(lines) + "\n"
@@ -298,15 +298,16 @@ def _markdown(result: dict) -> str:
 def _targets(result: dict) -> list[str]:
     by = {r["engine"]: r for r in result["engines"] if "error" not in r}
     out = []
-    app = by.get("appliance-json")
     bundle = result["bundle"]["size_bytes"]
-    if app:
+    # json: the same prompt and answer as the baselines (like for like); hybrid: the default strategy.
+    for mine in ("appliance-json", "appliance-hybrid"):
         for ref in ("llamacpp", "llamacpp-cache"):
-            if ref in by and by[ref]["documents_per_hour"]:
-                ratio = app["documents_per_hour"] / by[ref]["documents_per_hour"]
+            if mine in by and ref in by and by[ref]["documents_per_hour"]:
+                ratio = by[mine]["documents_per_hour"] / by[ref]["documents_per_hour"]
                 ok = "met" if ratio >= TARGET_SPEEDUP else "NOT met"
-                out.append(f"documents/hour, appliance (json) ÷ {LABELS[ref]}: {ratio:.2f}× "
+                out.append(f"documents/hour, {LABELS[mine]} ÷ {LABELS[ref]}: {ratio:.2f}× "
                            f"(target ≥ {TARGET_SPEEDUP:.0f}×: {ok}, {ratio / TARGET_SPEEDUP * 100:.0f} % of target)")
+    if any(eng in by for eng in APPLIANCE_ENGINES):
         limit = bundle + TARGET_RSS_MARGIN_MB * MB
         for eng in APPLIANCE_ENGINES:
             if eng in by:

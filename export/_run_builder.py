@@ -38,39 +38,11 @@ def main(argv: list[str]) -> int:
     for name in patches:
         importlib.import_module(name)
 
-    try:  # the project's architecture fixes (Gemma 3, Cohere), when that package is present
-        from export.arch import install
-    except ImportError:
-        from onnxruntime_genai.models import builder
-    else:
-        builder = install()
+    # The project's architecture fixes (Gemma 3, Cohere) are installed, then the builder runs exactly
+    # as its own command line does (one implementation: export.arch's ``python -m export.arch.builder``).
+    from export.arch._builder import main as run_fixed_builder
 
-    sys.argv = ["builder", *builder_args]
-    args = builder.get_args()
-    extra_options = builder.parse_extra_options(
-        args.model_name,
-        args.input,
-        args.output,
-        args.precision,
-        args.execution_provider,
-        args.cache_dir,
-        args.extra_options,
-        builder_config_version=args.builder_config_version,
-        target_options=args.target_options,
-        drafter_options=args.drafter_options,
-        speculative_options=args.speculative_options,
-        runtime_config=args.runtime_config,
-        search=args.search,
-    )
-    builder.create_model(
-        args.model_name,
-        args.input,
-        args.output,
-        args.precision,
-        args.execution_provider,
-        args.cache_dir,
-        **extra_options,
-    )
+    run_fixed_builder(builder_args)
     return 0
 
 

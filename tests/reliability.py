@@ -122,7 +122,8 @@ class Box:
         }
 
     def start(self, prefix: list[str] | None = None, **extra_env: str) -> Proc:
-        proc = Proc(self, prefix or [], child_env(**extra_env))
+        proc = Proc((prefix or []) + APPLIANCE, self.config, self.tmp / f"daemon-{len(self.runs):02d}.log",
+                    child_env(**extra_env), self.tmp)
         self.runs.append(proc)
         return proc
 
@@ -137,18 +138,18 @@ class Box:
 
 
 class Proc:
-    """One `appliance run` (optionally under a prefix such as `unshare -n`); stdout+stderr to a file."""
+    """One daemon process: ``CMD run --config CONFIG`` (CMD: `appliance`, optionally under a prefix
+    such as `unshare -n`, or the fake-pipeline daemon of test_daemon.py); stdout+stderr to ``log``."""
 
-    def __init__(self, box: Box, prefix: list[str], env: dict[str, str]) -> None:
-        self.box = box
-        self.log = box.tmp / f"daemon-{len(box.runs):02d}.log"
+    def __init__(self, cmd: list[str], config: Path, log: Path, env: dict[str, str], cwd: Path) -> None:
+        self.log = log
         self._fh = open(self.log, "wb")
         self.p = subprocess.Popen(
-            prefix + APPLIANCE + ["run", "--config", str(box.config)],
+            cmd + ["run", "--config", str(config)],
             stdout=self._fh,
             stderr=subprocess.STDOUT,
             env=env,
-            cwd=str(box.tmp),
+            cwd=str(cwd),
         )
 
     @property

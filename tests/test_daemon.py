@@ -29,13 +29,10 @@ from appliance.state import read_status
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fakepipe import FakePipeline
+from reliability import APPLIANCE, Proc, child_env, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
 FAKE = Path(__file__).resolve().parent / "fakepipe.py"
-_SCRIPT = Path(sys.executable).parent / "appliance"  # the installed console script: `appliance run`
-APPLIANCE = (
-    [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-c", "from appliance.cli import main; main()"]
-)
 SECRET = "PATIENT-SECRET-7f3a"  # stands in for patient text: must never leave the encrypted files
 
 
@@ -96,16 +93,6 @@ class Env:
 
     def files(self, folder: str) -> list[str]:
         return sorted(p.name for p in (self.root / folder).iterdir() if not p.name.startswith("."))
-
-
-def wait_for(pred, timeout: float = 20.0, interval: float = 0.05, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def daemon(env: Env, pipeline: FakePipeline | None = None) -> Daemon:
@@ -314,55 +301,14 @@ def test_same_file_system_check(tmp_path):
 # ------------------------------------------------------------------------------------------ subprocess
 
 
-class Proc:
-    def __init__(self, env: Env, cmd: list[str], extra_env: dict | None = None) -> None:
-        self.log = env.root.parent / f"daemon-{time.monotonic_ns()}.log"
-        self._fh = open(self.log, "wb")
-        e = {**os.environ, "PYTHONUNBUFFERED": "1", **(extra_env or {})}
-        e.pop("NOTIFY_SOCKET", None)
-        self.p = subprocess.Popen(
-            cmd + ["run", "--config", str(env.config)],
-            stdout=self._fh,
-            stderr=subprocess.STDOUT,
-            env=e,
-            cwd=str(REPO),
-        )
-        self.env = env
-
-    def events(self) -> list[dict]:
-        out = []
-        for line in self.log.read_text(errors="replace").splitlines():
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                pass
-        return out
-
-    def wait_event(self, name: str, timeout: float = 60.0, count: int = 1) -> dict:
-        def ok():
-            if self.p.poll() is not None:
-                raise AssertionError(f"daemon exited ({self.p.returncode}): {self.log.read_text()[-3000:]}")
-            evs = [e for e in self.events() if e.get("event") == name]
-            return evs[count - 1] if len(evs) >= count else None
-
-        return wait_for(ok, timeout, what=f"event {name}")
-
-    def stop(self, timeout: float = 30.0) -> int:
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-        try:
-            return self.p.wait(timeout)
-        finally:
-            self._fh.close()
-
-    def kill(self) -> None:
-        self.p.kill()
-        self.p.wait(10)
-        self._fh.close()
+def daemon_proc(env: Env, cmd: list[str], extra_env: dict | None = None) -> Proc:
+    """A daemon subprocess on this test's folders (the shared helper of the reliability suite)."""
+    log = env.root.parent / f"daemon-{time.monotonic_ns()}.log"
+    return Proc(cmd, env.config, log, child_env(**(extra_env or {})), REPO)
 
 
 def fake(env: Env, **extra_env) -> Proc:
-    return Proc(env, [sys.executable, str(FAKE)], extra_env)
+    return daemon_proc(env, [sys.executable, str(FAKE)], extra_env)
 
 
 def test_sigterm_finishes_the_current_file(tmp_path):
@@ -517,7 +463,7 @@ def test_end_to_end_real_model(e2e_env, tmp_path):
         "moved.txt": f"Vomiting after meals, and she feels weak. {SECRET}",
     }
     (env.inbox / "startup.txt").write_text(texts["startup.txt"])  # present before the daemon starts
-    proc = Proc(env, APPLIANCE)
+    proc = daemon_proc(env, APPLIANCE)
     proc.wait_event("ready", timeout=120)
     env.drop("renamed.json", texts["renamed.json"])  # temp name + rename
     writer = threading.Thread(target=slow_writer, args=(env.inbox / "slow.txt", texts["slow.txt"]))
@@ -590,10 +536,10 @@ def test_end_to_end_sigkill_restart_real_model(tmp_path, tiny_bundle):
     names = [f"n{i:02d}.txt" for i in range(12)]
     for n in names:
         (env.inbox / n).write_text(f"Call {n}: the patient has pain and a fever. {SECRET}")
-    proc = Proc(env, APPLIANCE)
+    proc = daemon_proc(env, APPLIANCE)
     proc.wait_event("processed", timeout=120)  # at least one done, the rest in flight or waiting
     proc.kill()
-    proc = Proc(env, APPLIANCE)
+    proc = daemon_proc(env, APPLIANCE)
     wait_for(lambda: len(env.files("outbox")) == len(names), timeout=180, what="all results")
     wait_for(lambda: env.files("work") == [], timeout=10, what="empty work")
     proc.stop()
