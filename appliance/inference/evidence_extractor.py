@@ -100,11 +100,12 @@ class EvidenceStrategy:
         self.prefix = self.model.render(messages, add_generation_prompt=False)
         probe = self.model.render(messages + [{"role": "user", "content": "x"}], add_generation_prompt=True)
         self.reuse = settings.prefix_reuse and probe.startswith(self.prefix)
-        self.prefix_ids = self.model.encode(self.prefix, add_bos=True) if self.reuse else []
+        self._prefix_tokens = self.model.encode(self.prefix, add_bos=True)  # tokenised once, used below
+        self.prefix_ids = self._prefix_tokens if self.reuse else []
         self.yes_ids = self._first_ids(YES_WORDS)
         self.no_ids = self._first_ids(NO_WORDS)
         self.max_length = min(self.model.context_length, settings.max_context_tokens,
-                              len(self.model.encode(self.prefix, add_bos=True)) + QUESTION_TOKENS)
+                              len(self._prefix_tokens) + QUESTION_TOKENS)
         self.prompt_hash = prompt_hash(self.model.render)
         m = self.model.manifest
         rules_hash = getattr(self.rules, "content_hash", None) or task.content_hash
@@ -148,7 +149,7 @@ class EvidenceStrategy:
                 gen = self.model.generator(self.max_length)
                 full = self.model.render(self._messages + [{"role": "user", "content": turn}],
                                          add_generation_prompt=True)
-                ids = self.model.encode(self.prefix, add_bos=True) + self.model.encode(full[len(self.prefix):]) \
+                ids = self._prefix_tokens + self.model.encode(full[len(self.prefix):]) \
                     if full.startswith(self.prefix) else self.model.encode(full, add_bos=True)
             room = self.max_length - gen.token_count() - 2
             prefill(gen, ids[: max(room, 1)])
