@@ -122,8 +122,8 @@ def identity_file_text(secret: str, public: str) -> str:
 def write_identity_file(path: Path, text: str, *, force: bool = False) -> None:
     """Create ``path`` with mode 0600 (never readable by others, even briefly), write ``text`` and fsync.
 
-    Raises CryptoError when ``path`` exists and ``force`` is false (then it is truncated and rewritten,
-    mode forced to 0600); OSError for other failures to create or write.
+    With ``force`` an existing file is truncated and rewritten, its mode forced to 0600; without it,
+    CryptoError when ``path`` exists. OSError for other failures to create or write.
     """
     flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL)
     try:

@@ -64,7 +64,8 @@ def choose_threshold(
     """(threshold, note, dev figures at it) for one feature from labelled, scored documents.
 
     ``y`` and ``score`` are (N,); candidates and objectives as in the module docstring. ``current`` is
-    kept (with an empty figures dict) when ``y`` is empty or one-class, or no candidate has MCC > 0.
+    kept (with an empty figures dict) when ``y`` is empty or one-class, or (objective 'mcc') no candidate
+    has MCC > 0.
     Thresholds and figures are rounded to 6 digits. Raises ValueError for an unknown ``objective``.
     """
     y = np.asarray(y, bool)

@@ -49,8 +49,9 @@ def document_turn(task: Task, text: str) -> str:
 
 @dataclass(frozen=True)
 class JsonPrompt:
-    """A task's rendered prompt split for prefix reuse; ``hash`` is the SHA-256 hex of the whole template.
+    """A task's rendered prompt split for prefix reuse.
 
+    ``hash`` is the SHA-256 hex of a version tag and the whole rendered prompt with the placeholder.
     When the chat template does not render the prefix as a textual prefix of the full prompt,
     ``reusable`` is False, ``prefix`` is empty and ``suffix_template`` holds the whole prompt.
     """

@@ -180,7 +180,7 @@ class Task(_Strict):
 
     @property
     def content_hash(self) -> str:
-        """SHA-256 hex digest of the task's canonical JSON dump (every field, thresholds included)."""
+        """SHA-256 hex digest of the task's ``model_dump_json()`` (every field, thresholds included)."""
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
 
     def with_thresholds(self, thresholds: dict[str, float]) -> "Task":
