@@ -11,7 +11,13 @@ from .errors import ApplianceError
 
 
 class ErrorGroup(click.Group):
+    """A click group whose commands report an ApplianceError as a one-line ``Error: ...`` (exit code 1)."""
+
     def invoke(self, ctx: click.Context):  # type: ignore[override]
+        """Run the command; an ApplianceError becomes a ClickException with its message.
+
+        With ``APPLIANCE_DEBUG`` set (any non-empty value) the ApplianceError propagates unchanged.
+        """
         try:
             return super().invoke(ctx)
         except ApplianceError as e:

@@ -26,6 +26,12 @@ class CryptoError(ApplianceError):
 
 
 def parse_recipient(text: str, origin: str = "recipient") -> x25519.Recipient:
+    """One age X25519 public key (``age1`` + 58 bech32 characters), surrounding whitespace ignored.
+
+    ``origin`` names where the key came from (``file:line``, ``recipients.keys[i]``) in the error.
+    Raises ConfigError for a secret key (``AGE-SECRET-KEY-``: it must not be on the box) or anything
+    pyrage does not parse as a recipient; the message never contains the key's text.
+    """
     key = text.strip()
     if key.startswith(SECRET_PREFIX):
         raise ConfigError(
@@ -55,12 +61,21 @@ def _key_lines(path: Path, what: str, error: type[Exception]) -> list[tuple[int,
 
 
 def read_recipients_file(path: Path) -> list[tuple[str, x25519.Recipient]]:
+    """(key text, recipient) per key line of an age recipients file, in file order.
+
+    Blank lines and ``#`` comments are skipped, as ``age -R`` does. Raises ConfigError when the file is
+    missing or unreadable, or a line is not a public key (named ``path:line``).
+    """
     keys = _key_lines(path, "recipients", ConfigError)
     return [(line, parse_recipient(line, f"{path}:{no}")) for no, line in keys]
 
 
 def load_recipients(keys: Iterable[str], files: Iterable[Path]) -> list[x25519.Recipient]:
-    """All recipients from inline keys and files, de-duplicated. Refuses an empty set."""
+    """All recipients from inline keys and then files, de-duplicated by key text, first seen first.
+
+    Raises ConfigError for a bad key (see :func:`parse_recipient`) or when the set is empty: results are
+    written only encrypted, so at least one recipient is required.
+    """
     seen: dict[str, x25519.Recipient] = {}
     for i, key in enumerate(keys):
         seen.setdefault(key.strip(), parse_recipient(key, f"recipients.keys[{i}]"))
@@ -77,6 +92,10 @@ def load_recipients(keys: Iterable[str], files: Iterable[Path]) -> list[x25519.R
 
 
 def encrypt(data: bytes, recipients: Sequence[x25519.Recipient]) -> bytes:
+    """``data`` as a binary (not armored) age v1 file any of ``recipients`` can decrypt.
+
+    Raises CryptoError when ``recipients`` is empty or pyrage refuses to encrypt.
+    """
     if not recipients:
         raise CryptoError("refusing to encrypt to no recipients")
     try:
@@ -101,7 +120,11 @@ def identity_file_text(secret: str, public: str) -> str:
 
 
 def write_identity_file(path: Path, text: str, *, force: bool = False) -> None:
-    """Create ``path`` with mode 0600 (never readable by others, even briefly); refuse to overwrite."""
+    """Create ``path`` with mode 0600 (never readable by others, even briefly), write ``text`` and fsync.
+
+    With ``force`` an existing file is truncated and rewritten, its mode forced to 0600; without it,
+    CryptoError when ``path`` exists. OSError for other failures to create or write.
+    """
     flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL)
     try:
         fd = os.open(path, flags, 0o600)
@@ -122,6 +145,11 @@ def write_identity_file(path: Path, text: str, *, force: bool = False) -> None:
 
 
 def load_identities(path: Path) -> list[x25519.Identity]:
+    """The X25519 identities (``AGE-SECRET-KEY-1...`` lines) of an age identity file, in file order.
+
+    Blank lines and ``#`` comments are skipped. Raises CryptoError when the file is missing or
+    unreadable, a line is not an identity (named ``path:line``, never its content), or none is found.
+    """
     out = []
     for no, line in _key_lines(path, "identity", CryptoError):
         try:
@@ -134,10 +162,16 @@ def load_identities(path: Path) -> list[x25519.Identity]:
 
 
 def public_of(identity: x25519.Identity) -> str:
+    """The ``age1...`` public key of ``identity``."""
     return str(identity.to_public())
 
 
 def decrypt(data: bytes, identities: Sequence[x25519.Identity]) -> bytes:
+    """The plaintext of a binary age v1 file, with the first of ``identities`` that opens it.
+
+    Raises CryptoError for an ASCII-armored file (unsupported here), data without the age v1 header,
+    or when no identity matches or the file is damaged.
+    """
     if data.startswith(AGE_ARMOR):
         raise CryptoError("ASCII-armored age files are not supported here; use `age -d`")
     if not data.startswith(AGE_MAGIC):

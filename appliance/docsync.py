@@ -24,6 +24,7 @@ SCHEMA_DIR = PACKAGE / "schemas"
 
 
 def result_schema() -> dict[str, Any]:
+    """The Result JSON Schema (draft 2020-12, serialization mode), ``$id`` carrying the schema version."""
     schema = Result.model_json_schema(mode="serialization")
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -33,6 +34,7 @@ def result_schema() -> dict[str, Any]:
 
 
 def error_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of the ``.error.json`` sidecar, from ``store.FailureRecord``."""
     from .store import FailureRecord
 
     return {
@@ -43,6 +45,7 @@ def error_schema() -> dict[str, Any]:
 
 
 def dumps(schema: dict[str, Any]) -> str:
+    """``schema`` as committed: 2-space indented JSON, non-ASCII kept, one trailing newline."""
     return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
 
 
@@ -53,7 +56,11 @@ def _replace_generated(text: str, body: str) -> str:
 
 
 def expected_files(repo: Path = REPO) -> dict[Path, str]:
-    """Every generated file with the content it must have."""
+    """Every generated file under ``repo`` with the content it must have.
+
+    The two schema files always; a doc under ``repo/docs`` only when it exists (its text outside the
+    GENERATED markers kept). Raises ValueError when such a doc lacks a marker.
+    """
     out = {
         SCHEMA_DIR / "result.schema.json": dumps(result_schema()),
         SCHEMA_DIR / "error.schema.json": dumps(error_schema()),
@@ -68,6 +75,7 @@ def expected_files(repo: Path = REPO) -> dict[Path, str]:
 
 
 def stale(repo: Path = REPO) -> list[Path]:
+    """The generated files that are missing or differ from :func:`expected_files`; empty when current."""
     return [
         p
         for p, want in expected_files(repo).items()
@@ -76,6 +84,11 @@ def stale(repo: Path = REPO) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m appliance.docsync [--check]``: rewrite the generated files, or with ``--check``
+    only list the stale ones on stderr.
+
+    Returns the exit code: 1 when ``--check`` finds a stale file, else 0.
+    """
     args = sys.argv[1:] if argv is None else argv
     if "--check" in args:
         bad = stale()

@@ -40,6 +40,7 @@ BEGIN, END = "<!-- rules-dev:begin -->", "<!-- rules-dev:end -->"
 
 
 def split_of(doc_id: str) -> str:
+    """'dev' or 'test' by the rule in the module docstring (the same as ``appliance.evaluate.split``)."""
     return "dev" if int(hashlib.sha256(doc_id.encode()).hexdigest(), 16) % 10 < 7 else "test"
 
 
@@ -48,6 +49,8 @@ def _div(a: float, b: float) -> float | None:
 
 
 def metrics(tp: int, fp: int, tn: int, fn: int) -> dict:
+    """The counts plus sensitivity, specificity, macro-F1 and MCC; a rate is None when its denominator is
+    0, and macro-F1 and MCC are None when either gold class is absent (kept out of medians)."""
     sens = _div(tp, tp + fn)
     spec = _div(tn, tn + fp)
     f1_pos = _div(2 * tp, 2 * tp + fp + fn)
@@ -71,6 +74,8 @@ def metrics(tp: int, fp: int, tn: int, fn: int) -> dict:
 
 
 def evaluate(rows: list[dict], preds: list[dict], keys: list[str]) -> dict:
+    """Per-feature metrics of ``preds`` (feature → rule finding) against ``rows``' labels, and the median
+    of each headline metric over the features where it is defined. A null label counts as False."""
     per = {}
     for k in keys:
         tp = fp = tn = fn = 0
@@ -126,6 +131,8 @@ def _f(x: float | None) -> str:
 
 
 def markdown(result: dict) -> str:
+    """The block between the ``rules-dev`` markers of docs/rules-baseline.md: split summary and per-feature
+    tables."""
     lines = [
         BEGIN,
         "",
@@ -176,6 +183,8 @@ def markdown(result: dict) -> str:
 
 
 def write_doc(md: str) -> None:
+    """Replace the marked block of docs/rules-baseline.md with ``md`` (appended when the markers are
+    missing; the file is created when absent)."""
     text = DOC.read_text(encoding="utf-8") if DOC.exists() else f"# Rule baseline\n\n{BEGIN}\n{END}\n"
     if BEGIN in text and END in text:
         head, rest = text.split(BEGIN, 1)
@@ -187,6 +196,7 @@ def write_doc(md: str) -> None:
 
 
 def main() -> int:
+    """Command line (see the module docstring); returns the exit code."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--task", default="symptoms13")

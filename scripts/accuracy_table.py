@@ -42,6 +42,7 @@ SPEEDS: dict[str, float] = {}
 
 
 def row(label: str, spec: str) -> str:
+    """One Markdown table row for run ``spec`` (``FOLDER`` or ``FOLDER:baseline``) labelled ``label``."""
     folder, _, which = spec.partition(":")
     report = json.loads((Path(folder) / "report.json").read_text(encoding="utf-8"))
     run = report["runs"]["baseline" if which == "baseline" else "run"]
@@ -62,6 +63,7 @@ def row(label: str, spec: str) -> str:
 
 
 def main(argv: list[str]) -> int:
+    """Print the table for ``[--speed FILE] LABEL=SPEC ...``; returns the exit code."""
     if argv[:1] == ["--speed"]:
         SPEEDS.update(bench_speeds(Path(argv[1])))
         argv = argv[2:]

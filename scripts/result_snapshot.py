@@ -56,6 +56,7 @@ def _documents(data: str | None, split: str, limit: int | None):
 
 
 def snapshot(args) -> int:
+    """Write one JSONL line per (strategy, task, document) to ``args.out``; returns the exit code (0)."""
     from appliance.pipeline import Pipeline
     from appliance.settings import PipelineSettings
 
@@ -97,6 +98,8 @@ def _diff(a, b, path: str, out: list[str], ignore: set[str]) -> None:
 
 
 def compare(before: str, after: str, ignore: set[str]) -> int:
+    """Print every difference between two snapshots (floats equal within 1e-9; keys in ``ignore`` left
+    out); returns 1 when there is any, else 0."""
     def load(p):
         rows = {}
         for line in open(p, encoding="utf-8"):
@@ -118,6 +121,7 @@ def compare(before: str, after: str, ignore: set[str]) -> int:
 
 
 def main() -> int:
+    """Command line (see the module docstring); returns the exit code."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out")
     ap.add_argument("--data")

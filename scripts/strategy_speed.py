@@ -24,6 +24,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def main() -> int:
+    """Command line (see the module docstring); prints one JSON line per strategy, returns 0."""
     ap = argparse.ArgumentParser()
     ap.add_argument("strategies", nargs="+")
     ap.add_argument("--data", required=True)

@@ -33,6 +33,8 @@ def fingerprint(describe: dict[str, Any], task_hash: str) -> str:
 
 
 def record_from_result(result: Result, doc_id: str, text_sha256: str, pipeline: str) -> dict[str, Any]:
+    """The cache record of one Result: no text, per feature value/status/reason/score/confidence/
+    threshold and evidence counts; ``pipeline`` is the fingerprint."""
     feats: dict[str, Any] = {}
     for key, fr in result.features.items():
         feats[key] = {
@@ -87,7 +89,10 @@ def record_from_error(error: BaseException, doc_id: str, text_sha256: str, pipel
 
 
 def iter_records(path: Path) -> Iterator[dict[str, Any]]:
-    """Every well-formed record in ``path`` (torn or foreign lines are skipped)."""
+    """Every well-formed record in ``path``, in file order (torn or foreign lines are skipped).
+
+    A missing file yields nothing; OSError when it cannot be read.
+    """
     if not path.exists():
         return
     with open(path, encoding="utf-8") as f:
@@ -101,7 +106,10 @@ def iter_records(path: Path) -> Iterator[dict[str, Any]]:
 
 
 class PredictionCache:
-    """The cached predictions of one pipeline fingerprint in one JSONL file."""
+    """The cached predictions of one pipeline fingerprint in one JSONL file.
+
+    Loading reads every record; those of another fingerprint are counted in ``stale`` and ignored.
+    """
 
     def __init__(self, path: str | Path, pipeline: str) -> None:
         self.path = Path(path)
@@ -115,13 +123,17 @@ class PredictionCache:
                 self.stale += 1
 
     def get(self, doc_id: str, text_sha256: str) -> dict[str, Any] | None:
+        """The record of this document id and text hash, or None; the last appended wins."""
         return self._records.get((doc_id, text_sha256))
 
     def __len__(self) -> int:
         return len(self._records)
 
     def append(self, record: dict[str, Any]) -> None:
-        """Append one record and flush it to the OS, so a killed run loses at most the current document."""
+        """Append one record and fsync it, so a killed run loses at most the current document.
+
+        Raises ValueError when the record's fingerprint is not this cache's.
+        """
         if record["pipeline"] != self.pipeline:
             raise ValueError("record belongs to another pipeline fingerprint")
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -33,6 +33,12 @@ Objective = Literal["mcc", "sensitivity"]
 
 @dataclass
 class ThresholdChoice:
+    """The threshold chosen for one feature: new and previous value, why, and the dev figures at it.
+
+    ``dev_documents``/``dev_positives`` count the labelled, extracted, scored dev documents it was fitted
+    on; ``dev`` holds sensitivity, specificity, MCC and macro-F1 there (empty when the threshold was kept).
+    """
+
     key: str
     threshold: float
     previous: float
@@ -55,7 +61,13 @@ def choose_threshold(
     y: np.ndarray, score: np.ndarray, *, objective: Objective, target_sensitivity: float = 0.9,
     current: float = 0.5,
 ) -> tuple[float, str, dict[str, float | None]]:
-    """(threshold, note, dev figures at it) for one feature from labelled, scored documents."""
+    """(threshold, note, dev figures at it) for one feature from labelled, scored documents.
+
+    ``y`` and ``score`` are (N,); candidates and objectives as in the module docstring. ``current`` is
+    kept (with an empty figures dict) when ``y`` is empty or one-class, or (objective 'mcc') no candidate
+    has MCC > 0.
+    Thresholds and figures are rounded to 6 digits. Raises ValueError for an unknown ``objective``.
+    """
     y = np.asarray(y, bool)
     s = np.asarray(score, float)
     if y.size == 0:
@@ -88,7 +100,12 @@ def choose_threshold(
 def fit_thresholds(
     dev: RunArrays, task: Task, *, objective: Objective, target_sensitivity: float = 0.9,
 ) -> dict[str, ThresholdChoice]:
-    """Thresholds from development-split documents only (anything else is refused)."""
+    """Thresholds from development-split documents only (anything else is refused), keyed by feature.
+
+    Per feature only labelled, extracted documents with a finite score are used; the previous threshold
+    is the task's. Raises ValueError when ``dev`` holds a non-dev document, KeyError when the task lacks
+    one of its features.
+    """
     if any(sp != "dev" for sp in dev.splits):
         raise ValueError("calibration may only see the development split")
     out: dict[str, ThresholdChoice] = {}
@@ -117,6 +134,9 @@ def apply_thresholds(a: RunArrays, thresholds: dict[str, float]) -> RunArrays:
 
 @dataclass
 class CalibrationOutcome:
+    """The calibrated task, the choice per feature, and the JSON-able report that
+    :func:`render_calibration` reads."""
+
     task: Task
     choices: dict[str, ThresholdChoice]
     report: dict[str, Any]
@@ -132,7 +152,13 @@ def calibrate_run(
     replicates: int = DEFAULT_REPLICATES,
     seed: int = DEFAULT_SEED,
 ) -> CalibrationOutcome:
-    """Fit thresholds on the run's dev documents, write the task file, measure the effect on test."""
+    """Fit thresholds on the run's dev documents, write the task file, measure the effect on test.
+
+    ``task`` defaults to the run's own task; the tuned copy gets version ``V+calibrated-OBJECTIVE`` and is
+    written to ``out`` when given. The test effect (before/after :func:`score_run`) is None without test
+    documents. Raises InputError ``no_dev``, ``no_scores`` or ``task_mismatch`` (the task lacks a run's
+    feature), TaskError for an unloadable task.
+    """
     a = run.arrays
     is_dev = np.array([s == "dev" for s in a.splits], bool)
     dev, test = a.subset(is_dev), a.subset(~is_dev)
@@ -174,6 +200,7 @@ def calibrate_run(
 
 
 def render_calibration(report: dict[str, Any]) -> str:
+    """Markdown of a calibration report: thresholds per feature with test figures before → after."""
     out = [
         f"# Calibration ({report['objective']}"
         + (f", target sensitivity {report['target_sensitivity']:g}" if report["target_sensitivity"] else "")

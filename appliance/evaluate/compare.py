@@ -75,7 +75,13 @@ def compare_runs(
     a: LoadedRun, b: LoadedRun, *, replicates: int = DEFAULT_REPLICATES, seed: int = DEFAULT_SEED,
     confidence: float = CONFIDENCE,
 ) -> dict[str, Any]:
-    """Per-feature and median/mean figures of A and B on their common documents, delta = B − A."""
+    """Per-feature and median/mean figures of A and B on their common documents, delta = B − A.
+
+    Documents are matched by id, features by key; both runs are scored against A's labels (disagreements
+    are counted in ``label_mismatches``) over the same ``replicates`` bootstrap resamples from ``seed``;
+    the median/mean are over the features defined in A. Each figure is ``{"a", "b", "delta": {"value",
+    "ci"}}``. Raises InputError ``no_common_documents`` or ``no_common_features``.
+    """
     ra, rb, mismatch = _align(a.arrays, b.arrays)
     w = weights_for(ra.n, replicates, seed)
     defined, excluded = defined_features(ra)
@@ -111,6 +117,7 @@ def _delta(d: dict[str, Any]) -> str:
 
 
 def render_comparison(c: dict[str, Any]) -> str:
+    """Markdown of a :func:`compare_runs` result: the median table, then per-feature A → B (Δ)."""
     a, b = c["a"], c["b"]
     out = [
         f"# Comparison: B − A on {c['documents']} common documents",

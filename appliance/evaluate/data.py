@@ -29,10 +29,12 @@ class LabelledDocument(BaseModel):
 
     @property
     def split(self) -> Split:
+        """'dev' or 'test', from the id (see :mod:`appliance.evaluate.split`)."""
         return split_of(self.id)
 
     @property
     def text_sha256(self) -> str:
+        """SHA-256 hex digest of the UTF-8 text (the cache key of its prediction, with the id)."""
         return text_hash(self.text)
 
     def document(self) -> Document:
@@ -41,6 +43,7 @@ class LabelledDocument(BaseModel):
 
 
 def file_sha256(path: Path) -> str:
+    """SHA-256 hex digest of a file's bytes, read in 1 MiB blocks; OSError when it cannot be read."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -49,7 +52,11 @@ def file_sha256(path: Path) -> str:
 
 
 def load_labelled(path: str | Path) -> list[LabelledDocument]:
-    """Read a labelled JSONL file; duplicate ids and malformed lines are errors (file:line: field)."""
+    """The documents of a labelled JSONL file, in file order; blank lines skipped.
+
+    Raises InputError (``file:line: field``, never the text) with reason ``not_found``, ``bad_json``,
+    ``bad_record`` (fails validation), ``duplicate_id`` or ``empty``; UnicodeDecodeError when not UTF-8.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError("not_found", f"{path}: no such labelled file")
@@ -79,7 +86,10 @@ def load_labelled(path: str | Path) -> list[LabelledDocument]:
 
 
 def select(docs: list[LabelledDocument], split: SplitChoice = "all", limit: int | None = None) -> list[LabelledDocument]:
-    """The documents of ``split`` in file order, the first ``limit`` of them if given."""
+    """The documents of ``split`` in file order, the first ``limit`` of them if given.
+
+    Raises ValueError for a negative ``limit`` or an unknown split.
+    """
     chosen = [d for d in docs if in_split(d.id, split)]
     if limit is not None:
         if limit < 0:

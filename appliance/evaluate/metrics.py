@@ -33,6 +33,8 @@ RATE_METRICS = ("sensitivity", "specificity", "precision", "f1", "macro_f1", "mc
 
 
 class Confusion(NamedTuple):
+    """Confusion-matrix counts of one binary feature (document counts)."""
+
     tp: int
     fp: int
     tn: int
@@ -40,6 +42,7 @@ class Confusion(NamedTuple):
 
     @property
     def n(self) -> int:
+        """Total number of documents counted."""
         return self.tp + self.fp + self.tn + self.fn
 
 
@@ -51,6 +54,10 @@ def _bools(x: Sequence[bool] | np.ndarray) -> np.ndarray:
 
 
 def confusion(y_true: Sequence[bool] | np.ndarray, y_pred: Sequence[bool] | np.ndarray) -> Confusion:
+    """Counts of ``y_pred`` against ``y_true`` (any shape, flattened, cast to bool).
+
+    Raises ValueError when they differ in length.
+    """
     t, p = _bools(y_true), _bools(y_pred)
     if t.shape != p.shape:
         raise ValueError("y_true and y_pred differ in length")
@@ -60,7 +67,11 @@ def confusion(y_true: Sequence[bool] | np.ndarray, y_pred: Sequence[bool] | np.n
 
 
 def rates(tp, fp, tn, fn) -> dict[str, np.ndarray]:
-    """All rate metrics from (arrays of) counts; NaN where undefined (see module conventions)."""
+    """All rate metrics from (arrays of) counts; NaN where undefined (see module conventions).
+
+    The counts broadcast together (scalars or e.g. (B,) weighted counts); returns ``RATE_METRICS`` name →
+    array of the broadcast shape, every metric NaN where the total is 0.
+    """
     tp, fp, tn, fn = (np.asarray(x, dtype=np.float64) for x in (tp, fp, tn, fn))
     n = tp + fp + tn + fn
     nan = np.nan
@@ -86,14 +97,17 @@ def _scalar(x: np.ndarray | float) -> float | None:
 
 
 def sensitivity(c: Confusion) -> float | None:
+    """TP/(TP+FN); None without positives."""
     return _scalar(rates(*c)["sensitivity"])
 
 
 def specificity(c: Confusion) -> float | None:
+    """TN/(TN+FP); None without negatives."""
     return _scalar(rates(*c)["specificity"])
 
 
 def precision(c: Confusion) -> float | None:
+    """TP/(TP+FP); None when nothing is predicted positive."""
     return _scalar(rates(*c)["precision"])
 
 
@@ -108,6 +122,7 @@ def macro_f1(c: Confusion) -> float | None:
 
 
 def mcc(c: Confusion) -> float | None:
+    """Matthews correlation in [-1, 1]; 0 when a marginal is 0 (scikit-learn's convention); None if empty."""
     return _scalar(rates(*c)["mcc"])
 
 
@@ -117,6 +132,9 @@ def weighted_auc(y_true: np.ndarray, score: np.ndarray, weights: np.ndarray) -> 
     Ties count one half. O(B·N) after one sort: documents are grouped by distinct score, and for each
     group the weighted positives are credited with the weighted negatives strictly below it plus half the
     negatives in the group.
+
+    ``y_true`` and ``score`` are (N,); returns (B,). Raises ValueError when the shapes do not match or a
+    score is NaN.
     """
     y = _bools(y_true)
     s = np.asarray(score, dtype=np.float64).reshape(-1)
@@ -141,7 +159,10 @@ def weighted_auc(y_true: np.ndarray, score: np.ndarray, weights: np.ndarray) -> 
 
 
 def roc_auc(y_true: Sequence[bool] | np.ndarray, score: Sequence[float] | np.ndarray) -> float | None:
-    """ROC AUC of ``score`` (P(true)) against ``y_true``; None without both classes."""
+    """ROC AUC of ``score`` (P(true)) against ``y_true``; None without both classes.
+
+    Raises ValueError when the lengths differ or a score is NaN.
+    """
     y = _bools(y_true)
     return _scalar(weighted_auc(y, np.asarray(score, dtype=np.float64), np.ones((1, y.size))))
 
@@ -149,7 +170,11 @@ def roc_auc(y_true: Sequence[bool] | np.ndarray, score: Sequence[float] | np.nda
 def roc_curve(
     y_true: Sequence[bool] | np.ndarray, score: Sequence[float] | np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(fpr, tpr, thresholds) with ``pred = score >= threshold``, from (0, 0) at +inf to (1, 1)."""
+    """(fpr, tpr, thresholds) with ``pred = score >= threshold``, from (0, 0) at +inf to (1, 1).
+
+    Thresholds are the distinct scores, descending, after a leading +inf; all three arrays have that
+    length. Without positives (negatives) the tpr (fpr) stays 0.
+    """
     y = _bools(y_true)
     s = np.asarray(score, dtype=np.float64).reshape(-1)
     thr = np.unique(s)[::-1]
@@ -160,7 +185,10 @@ def roc_curve(
 
 
 def bootstrap_weights(n: int, replicates: int, seed: int) -> np.ndarray:
-    """(replicates, n) resampling counts: documents drawn with replacement, reproducible from ``seed``."""
+    """(replicates, n) resampling counts: documents drawn with replacement, reproducible from ``seed``.
+
+    Each row sums to n (numpy ``default_rng(seed).multinomial``); (0, n) when ``replicates`` or ``n`` <= 0.
+    """
     if replicates <= 0 or n <= 0:
         return np.zeros((0, max(n, 0)))
     rng = np.random.default_rng(seed)
@@ -168,7 +196,8 @@ def bootstrap_weights(n: int, replicates: int, seed: int) -> np.ndarray:
 
 
 def percentile_ci(samples: np.ndarray, confidence: float = 0.95) -> tuple[float, float] | None:
-    """Percentile interval of the finite bootstrap samples; None when there are none."""
+    """(low, high) percentile interval of the finite bootstrap samples, ``confidence`` in (0, 1) (0.95:
+    the 2.5th and 97.5th percentiles); None when there are none."""
     s = np.asarray(samples, dtype=np.float64).reshape(-1)
     s = s[np.isfinite(s)]
     if s.size == 0:

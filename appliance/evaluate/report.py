@@ -23,10 +23,13 @@ VIEW_TITLES = {
 
 
 def fmt(x: float | None, digits: int = 3) -> str:
+    """``x`` with ``digits`` decimals; an en dash for None (undefined)."""
     return "–" if x is None else f"{x:.{digits}f}"
 
 
 def fmt_stat(stat: dict[str, Any] | None, ci: bool = True) -> str:
+    """A ``{"value", "ci"}`` figure as ``0.812 [0.750, 0.870]`` (interval only with ``ci`` and when
+    present); an en dash when undefined."""
     if not stat or stat.get("value") is None:
         return "–"
     s = fmt(stat["value"])
@@ -71,6 +74,8 @@ def _feature_table(run: dict[str, Any]) -> list[str]:
 
 
 def render_markdown(report: dict[str, Any]) -> str:
+    """``report.md`` from a ``report.json`` dict: median and mean tables next to the published study's,
+    one per-feature table per run, and the metric definitions. KeyError on a dict of another shape."""
     task, docs, data = report["task"], report["documents"], report["data"]
     first = next(iter(report["runs"].values()))
     boot = first["bootstrap"]
@@ -141,7 +146,11 @@ def render_markdown(report: dict[str, Any]) -> str:
 
 
 def write_plot(report: dict[str, Any], arrays: dict[str, RunArrays], path: Path) -> None:
-    """Per run: grouped per-feature bars (sensitivity, specificity, macro-F1, MCC, missing rate) and ROC."""
+    """Per run: grouped per-feature bars (sensitivity, specificity, macro-F1, MCC, missing rate) and ROC.
+
+    Writes a PNG at 110 dpi, 18 × 5.2 inches per run, to ``path``; ROC curves need ``arrays[run name]``
+    with scores. Raises ModuleNotFoundError without matplotlib (the 'evaluate' extra).
+    """
     import matplotlib
 
     matplotlib.use("Agg", force=True)

@@ -19,6 +19,12 @@ from .scoring import RunArrays, build_arrays
 
 @dataclass
 class LoadedRun:
+    """One run of an ``evaluate --out`` folder, read back.
+
+    ``dir`` is the folder, ``name`` 'run' or 'baseline', ``report`` the whole ``report.json``, ``run`` its
+    ``runs[name]`` entry, ``arrays`` the labels and predictions of the selected documents.
+    """
+
     dir: Path
     name: str
     report: dict[str, Any]
@@ -27,10 +33,15 @@ class LoadedRun:
 
     @property
     def label(self) -> str:
+        """The run's display label from the report (e.g. its strategy and model), else its name."""
         return str(self.run.get("label", self.name))
 
 
 def parse_spec(spec: str | Path) -> tuple[Path, str]:
+    """(folder, run name) of a run spec: ``DIR``, ``DIR:run`` or ``DIR:baseline``; 'run' by default.
+
+    Any other ``:suffix`` stays part of the folder path.
+    """
     s = str(spec)
     head, sep, tail = s.rpartition(":")
     if sep and tail in ("run", "baseline") and head:
@@ -41,7 +52,12 @@ def parse_spec(spec: str | Path) -> tuple[Path, str]:
 def load_run(spec: str | Path, *, cached: bool = False) -> LoadedRun:
     """The run named by ``spec``: the documents of its report, or with ``cached=True`` every document of
     the labelled file that has a cached prediction of this run's pipeline (calibration uses this, so a
-    folder whose report was narrowed to ``--split test`` still offers its development predictions)."""
+    folder whose report was narrowed to ``--split test`` still offers its development predictions).
+
+    Only cached predictions of the run's pipeline fingerprint and of the same text (sha256) count.
+    Raises InputError ``not_a_run`` (no ``report.json`` or documents file), ``no_such_run`` (the report
+    lacks that run) or ``inconsistent_run`` (the documents file does not match the report's count).
+    """
     folder, name = parse_spec(spec)
     report_path = folder / "report.json"
     if not report_path.is_file():

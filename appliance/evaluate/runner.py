@@ -38,15 +38,26 @@ DOCUMENTS_FILE = "documents.jsonl"
 
 
 class PipelineLike(Protocol):
-    def process(self, doc: Document) -> Result: ...
-    def describe(self) -> dict: ...
-    def close(self) -> None: ...
+    """What evaluation needs of a pipeline (``appliance.pipeline.Pipeline`` is one; tests pass fakes)."""
+
+    def process(self, doc: Document) -> Result:
+        """One document to its Result; an ApplianceError when the document is refused."""
+        ...
+
+    def describe(self) -> dict:
+        """JSON-able description of everything that decides the predictions (no timings or temp paths)."""
+        ...
+
+    def close(self) -> None:
+        """Release the loaded models."""
+        ...
 
 
 PipelineFactory = Callable[[PipelineSettings], PipelineLike]
 
 
 def default_pipeline_factory(settings: PipelineSettings) -> PipelineLike:
+    """The daemon's own ``Pipeline`` loaded with ``settings`` (BundleError when a bundle cannot load)."""
     from ..pipeline import Pipeline  # the daemon's pipeline: one code path
 
     return Pipeline.load(settings)
@@ -54,6 +65,13 @@ def default_pipeline_factory(settings: PipelineSettings) -> PipelineLike:
 
 @dataclass
 class EvaluationOutcome:
+    """What :func:`evaluate` did: the report dict, the files written and per-run bookkeeping.
+
+    ``files`` maps a file name (``report.json``, ``report.md``, ``report.png``) to its path; ``notes`` are
+    remarks for the user; ``cached``/``processed`` count documents reused from the cache/newly run, and
+    ``arrays`` holds the scored arrays, each keyed by run name ('run', 'baseline').
+    """
+
     report: dict[str, Any]
     out_dir: Path
     files: dict[str, Path] = field(default_factory=dict)
@@ -64,6 +82,8 @@ class EvaluationOutcome:
 
 
 def run_label(settings: PipelineSettings) -> str:
+    """Display label of a run: 'rule baseline', or ``EXTRACTOR (STRATEGY)`` plus the translate policies
+    other than 'never' (e.g. ``qwen2.5-1.5b (hybrid), translate fa=always``)."""
     if settings.strategy == "rules":
         return "rule baseline"
     label = f"{Path(settings.extractor).name} ({settings.strategy})"
@@ -74,6 +94,8 @@ def run_label(settings: PipelineSettings) -> str:
 
 
 def boolean_keys(task: Task) -> tuple[list[str], dict[str, str]]:
+    """(the task's boolean feature keys in order, {other key: why it is not scored}); only booleans are
+    scored."""
     keys = [f.key for f in task.features if f.type == "boolean"]
     skipped = {f.key: f"type '{f.type}' (only booleans are scored)" for f in task.features if f.type != "boolean"}
     return keys, skipped
@@ -108,7 +130,12 @@ def predict(
     progress: bool = True,
     desc: str = "evaluate",
 ) -> tuple[dict[str, dict[str, Any]], dict[str, Any], str, int, int]:
-    """Predictions for ``docs`` (cached ones reused). Returns (id → record, describe, fingerprint, hits, new)."""
+    """Predictions for ``docs`` (cached ones reused). Returns (id → record, describe, fingerprint, hits, new).
+
+    Each new record is appended to the cache at ``cache_path`` as soon as it is made; a document the
+    pipeline refuses (ApplianceError) is recorded with every feature of ``keys`` missing. Other exceptions
+    propagate. The pipeline is closed on return.
+    """
     pipeline = factory(settings)
     try:
         describe = pipeline.describe()
@@ -159,6 +186,12 @@ def evaluate(
 
     ``out_dir`` holds the prediction caches, so running the same command again resumes (or, when all is
     cached, just rewrites the report) — and reproduces the same ``report.json``.
+
+    ``data`` is a labelled JSONL path or the documents themselves; ``split``/``limit`` select from them
+    (see :func:`~appliance.evaluate.data.select`); ``replicates``/``seed`` drive the bootstrap intervals.
+    Raises InputError when the selection is empty (``empty``) or no document has a boolean label of the
+    task's features (``no_common_features``), TaskError for a bad task, and whatever loading the
+    pipeline raises.
     """
     factory = pipeline_factory or default_pipeline_factory
     out = Path(out_dir)
@@ -240,6 +273,11 @@ def write_report(
     report: dict[str, Any], out: Path, arrays: dict[str, RunArrays], *, plot: bool = True,
     notes: list[str] | None = None,
 ) -> dict[str, Path]:
+    """Write ``report.json`` and ``report.md`` (atomically) and, with ``plot``, ``report.png`` into ``out``.
+
+    Returns file name → path of what was written. Without matplotlib the plot is skipped and a note
+    appended to ``notes``.
+    """
     from .report import render_markdown, write_plot
 
     files = {"report.json": out / "report.json", "report.md": out / "report.md"}

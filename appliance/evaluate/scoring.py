@@ -36,7 +36,11 @@ _NDIGITS = 6
 
 @dataclass
 class RunArrays:
-    """One run's labels and predictions as (documents × features) arrays, documents sorted by id."""
+    """One run's labels and predictions as (documents × features) arrays, documents sorted by id.
+
+    ``ids``/``splits`` have one entry per document (N), ``keys`` one per feature (F); the 2-D arrays are
+    (N, F); ``seconds`` is (N,) or empty; ``errors`` counts documents the pipeline refused.
+    """
 
     ids: list[str]
     splits: list[str]
@@ -52,9 +56,11 @@ class RunArrays:
 
     @property
     def n(self) -> int:
+        """Number of documents (N)."""
         return len(self.ids)
 
     def subset(self, mask: Sequence[bool] | np.ndarray) -> RunArrays:
+        """The documents where ``mask`` (length N) is true, in the same order; ``errors`` is kept as is."""
         m = np.asarray(mask, dtype=bool)
         return RunArrays(
             ids=[i for i, k in zip(self.ids, m) if k],
@@ -67,6 +73,8 @@ class RunArrays:
         )
 
     def with_values(self, value: np.ndarray) -> RunArrays:
+        """A copy with predictions replaced by ``value`` (N, F), forced False where not extracted
+        (calibration re-decides values from scores with new thresholds)."""
         return RunArrays(
             ids=self.ids, splits=self.splits, keys=self.keys, y=self.y, labelled=self.labelled,
             value=np.asarray(value, dtype=bool) & self.extracted, extracted=self.extracted, score=self.score,
@@ -81,7 +89,9 @@ def build_arrays(
 ) -> RunArrays:
     """``docs``: (id, split, labels); ``records``: id → cached prediction record (see ``cache``).
 
-    A feature absent from a record counts as missing; so does a document without a record.
+    A feature absent from a record counts as missing; so does a document without a record. Labels other
+    than True/False count as unlabelled; a score or threshold that is not a finite number as absent (NaN).
+    ``seconds`` comes from each record's ``timings.total_s``.
     """
     rows = sorted(docs, key=lambda d: d[0])
     n, f = len(rows), len(keys)
@@ -169,11 +179,16 @@ def _summarise(values: np.ndarray, how: str) -> np.ndarray:
 
 
 def weights_for(n: int, replicates: int, seed: int) -> np.ndarray:
-    """Row 0: the point estimate (all ones); rows 1..: bootstrap replicates of the documents."""
+    """(1 + replicates, n) weights. Row 0: the point estimate (all ones); rows 1..: bootstrap replicates
+    of the documents (see :func:`~appliance.evaluate.metrics.bootstrap_weights`)."""
     return np.vstack([np.ones((1, n)), bootstrap_weights(n, replicates, seed)])
 
 
 def defined_features(a: RunArrays) -> tuple[list[str], dict[str, str]]:
+    """(keys with at least one positive and one negative label, {other key: why it is excluded}).
+
+    Only defined features enter a run's median and mean (excluded ones would make them undefined).
+    """
     defined: list[str] = []
     excluded: dict[str, str] = {}
     for j, key in enumerate(a.keys):
@@ -192,7 +207,12 @@ SUMMARY_METRICS = tuple(f"{v}.{m}" for v in VIEWS for m in RATE_METRICS) + ("mis
 def run_samples(
     a: RunArrays, w: np.ndarray, defined: Sequence[str] | None = None
 ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, dict[str, np.ndarray]]]:
-    """(feature → figure → samples, 'median'/'mean' → figure → samples); samples[0] is the point value."""
+    """(feature → figure → samples, 'median'/'mean' → figure → samples); samples[0] is the point value.
+
+    ``w`` is (B, N) document weights (see :func:`weights_for`); each samples array is (B,). Figures are
+    ``VIEW.METRIC`` for both views, ``missing_rate`` and ``auc``. ``defined`` defaults to
+    :func:`defined_features`; without defined features the summary blocks are empty.
+    """
     per_feature = {key: _feature_samples(a, j, w) for j, key in enumerate(a.keys)}
     if defined is None:
         defined = defined_features(a)[0]
@@ -212,7 +232,13 @@ def score_run(
     confidence: float = CONFIDENCE,
     labels: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Per-feature figures and the run summary (median and mean over defined features), with CIs."""
+    """Per-feature figures and the run summary (median and mean over defined features), with CIs.
+
+    A JSON-able dict (``documents``, ``errors``, ``bootstrap``, ``features``, ``summary``, ``timing``);
+    each figure is ``{"value": v, "ci": [lo, hi]}``, rounded to 6 digits, None where undefined. The
+    intervals are ``confidence`` percentile intervals over ``replicates`` bootstrap resamples of the
+    documents from ``seed`` (no interval with ``replicates`` <= 0). ``labels`` gives display labels by key.
+    """
     w = weights_for(a.n, replicates, seed)
     defined, excluded = defined_features(a)
     per_feature, summ = run_samples(a, w, defined)

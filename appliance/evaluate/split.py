@@ -22,7 +22,10 @@ def split_of(doc_id: str) -> Split:
 
 
 def in_split(doc_id: str, split: SplitChoice) -> bool:
-    """Whether ``doc_id`` belongs to ``split`` ('all' takes every document)."""
+    """Whether ``doc_id`` belongs to ``split`` ('all' takes every document).
+
+    Raises ValueError for a split other than 'dev', 'test' or 'all'.
+    """
     if split == "all":
         return True
     if split not in ("dev", "test"):

@@ -34,6 +34,10 @@ class LoadedModel:
 
     The chat template is rendered with Jinja (as transformers does) from the manifest, rather than
     through genai's built-in template handling, so the exact prompt is under our control and hashable.
+
+    ``verify`` hashes every bundle file (else sizes only); ``threads`` is the intra-op thread count, 0 for
+    every CPU the process may use (:func:`~appliance.threads.inference_threads`). Raises BundleError when
+    the bundle fails verification, is not a decoder, or onnxruntime-genai cannot load it.
     """
 
     def __init__(self, bundle_dir: Path, *, verify: bool = True, threads: int = 0) -> None:
@@ -73,14 +77,17 @@ class LoadedModel:
     # -- identity -----------------------------------------------------------------------------
     @property
     def name(self) -> str:
+        """The bundle's name from its manifest."""
         return self.manifest.name
 
     @property
     def bundle_hash(self) -> str:
+        """The manifest's content hash (identifies the exact bundle in results and caches)."""
         return self.manifest.content_hash
 
     @property
     def context_length(self) -> int:
+        """The model's context window in tokens, from the manifest."""
         return self.manifest.context_length
 
     def _read_vocab_size(self) -> int:
@@ -96,6 +103,11 @@ class LoadedModel:
 
     # -- text -----------------------------------------------------------------------------------
     def render(self, messages: Sequence[dict[str, str]], *, add_generation_prompt: bool) -> str:
+        """Chat ``messages`` (``role``, ``content``) as prompt text, through the bundle's chat template.
+
+        Without a template: ``ROLE: content`` lines, then ``ASSISTANT: `` when ``add_generation_prompt``.
+        Raises BundleError when the template fails to render (e.g. its ``raise_exception``).
+        """
         if self._template is None:
             # A base model without a template: a plain, documented layout.
             parts = [f"{m['role'].upper()}: {m['content']}\n" for m in messages]
@@ -114,6 +126,8 @@ class LoadedModel:
             raise BundleError(f"bundle {self.path}: chat template failed to render: {e}") from None
 
     def encode(self, text: str, *, add_bos: bool = False) -> list[int]:
+        """Token ids of ``text``; with ``add_bos``, the BOS id is prepended when the manifest asks for it
+        (``tokens.add_bos``) and the tokenizer did not already put it first."""
         ids = [int(i) for i in self.tokenizer.encode(text)]
         if add_bos and self.manifest.tokens.add_bos and self._bos_id is not None:
             if not ids or ids[0] != self._bos_id:
@@ -121,13 +135,17 @@ class LoadedModel:
         return ids
 
     def decode(self, ids: Sequence[int]) -> str:
+        """Text of token ``ids``."""
         return self.tokenizer.decode(np.asarray(ids, dtype=np.int32))
 
     def count_tokens(self, text: str) -> int:
+        """Number of tokens of ``text`` (no BOS added)."""
         return len(self.tokenizer.encode(text))
 
     @property
     def eos_ids(self) -> set[int]:
+        """Token ids that end generation: the tokenizer's EOS ids plus the manifest's EOS tokens that are
+        single tokens."""
         ids = {int(i) for i in np.asarray(self.tokenizer.eos_token_ids).reshape(-1)}
         for tok in self.manifest.tokens.eos_tokens:
             tid = self._token_id(tok)
@@ -138,6 +156,11 @@ class LoadedModel:
     # -- generation -----------------------------------------------------------------------------
     def generator(self, max_length: int, *, guidance: tuple[str, str] | None = None,
                   fast_forward: bool = True) -> "og.Generator":
+        """A greedy (no sampling), batch-1 generator for up to ``max_length`` tokens, prompt included.
+
+        ``guidance`` is (kind, data) for onnxruntime-genai's constrained decoding, e.g. ``("json_schema",
+        SCHEMA_TEXT)``; ``fast_forward`` lets it append forced tokens without a model step.
+        """
         params = og.GeneratorParams(self.model)
         params.set_search_options(max_length=max_length, do_sample=False, batch_size=1)
         if guidance is not None:
@@ -163,7 +186,7 @@ def prefill(generator: "og.Generator", ids: Sequence[int], *, chunk: int = PREFI
 
 
 def last_logprobs(generator: "og.Generator") -> np.ndarray:
-    """Log-softmax of the logits for the next token (last position), as float64."""
+    """Log-softmax of the logits for the next token (last position), as float64, shape (vocab,)."""
     logits = np.asarray(generator.get_logits(), dtype=np.float64)
     row = logits.reshape(-1, logits.shape[-1])[-1]
     m = row.max()

@@ -31,6 +31,13 @@ from .prompts import JsonPrompt, build_json_prompt
 
 @dataclass
 class Decision:
+    """The model's answer for one feature in one window.
+
+    ``confidence`` is the probability of the chosen value renormalised over the allowed options (None
+    when not measured: guided decoding with fast-forward on); ``score`` is P(true) for booleans;
+    ``evidence`` the model's quote, verbatim as generated (only with ``settings.evidence``).
+    """
+
     value: Any
     confidence: float | None = None
     score: float | None = None          # booleans: P(true)
@@ -39,6 +46,9 @@ class Decision:
 
 @dataclass
 class WindowAnswer:
+    """One window's decisions by feature key, or ``failure`` (``generation_incomplete``,
+    ``generation_invalid``) with no decisions."""
+
     decisions: dict[str, Decision] = field(default_factory=dict)
     failure: str | None = None          # reason code when the answer is unusable
 
@@ -55,7 +65,16 @@ def _softmax(logps: list[float]) -> list[float]:
 
 
 class JsonExtractor:
-    """Holds the prompt, the token budget and (with prefix reuse) one long-lived generator."""
+    """Holds the prompt, the token budget and (with prefix reuse) one long-lived generator.
+
+    Scored decoding is used when every feature is boolean or enum and evidence is off, else guided.
+    ``max_length`` (tokens) is the smaller of the model's context and ``max_context``; ``answer_budget``
+    is the answer's token cap (scored: the forced fragments plus the longest option per feature, + 4;
+    guided: 24 per feature, + 48 per feature with evidence, + 16: fixed margins with no recorded
+    measurement behind them); ``window_tokens`` is what is left for the document text, after the prefix,
+    the suffix's own tokens, the answer budget and 8 tokens of slack. Raises BundleError when the chat
+    template fails.
+    """
 
     def __init__(self, model: LoadedModel, task: Task, settings: PipelineSettings, *, max_context: int) -> None:
         self.model = model
@@ -142,6 +161,11 @@ class JsonExtractor:
 
     # -- decoding ---------------------------------------------------------------------------------
     def answer(self, window_text: str) -> WindowAnswer:
+        """The decisions for every task feature on ``window_text`` (at most ``window_tokens`` tokens).
+
+        A generation that overruns ``answer_budget`` or yields invalid JSON or values is returned as a
+        WindowAnswer with ``failure`` set, not raised. Holds the model's lock throughout.
+        """
         with self.model.lock:
             gen = self._start(window_text)
             try:

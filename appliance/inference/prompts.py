@@ -33,6 +33,8 @@ def _value_help(f: Feature) -> str:
 
 
 def system_prompt(task: Task, language: str = "en") -> str:
+    """The system message: the task's instruction, one ``- key (label): definition Value: ...`` line per
+    feature (labels in ``language``, else English), and the instruction to reply with those keys in order."""
     lines = [task.instruction.strip(), "", "Items:"]
     for f in task.features:
         lines.append(f"- {f.key} ({f.label(language)}): {f.definition.strip()} Value: {_value_help(f)}.")
@@ -41,22 +43,35 @@ def system_prompt(task: Task, language: str = "en") -> str:
 
 
 def document_turn(task: Task, text: str) -> str:
+    """The user turn for one document: ``DOCUMENT_LABEL:`` then the text, stripped."""
     return f"{task.document_label}:\n{text.strip()}"
 
 
 @dataclass(frozen=True)
 class JsonPrompt:
+    """A task's rendered prompt split for prefix reuse.
+
+    ``hash`` is the SHA-256 hex of a version tag and the whole rendered prompt with the placeholder.
+    When the chat template does not render the prefix as a textual prefix of the full prompt,
+    ``reusable`` is False, ``prefix`` is empty and ``suffix_template`` holds the whole prompt.
+    """
+
     prefix: str            # rendered system + few-shot turns
     suffix_template: str   # rendered document turn + generation prompt, with DOC_PLACEHOLDER
     reusable: bool         # prefix is a true textual prefix of the full prompt
     hash: str
 
     def suffix(self, text: str) -> str:
+        """The per-document part of the prompt with ``text`` (stripped) in place of the placeholder."""
         return self.suffix_template.replace(DOC_PLACEHOLDER, text.strip())
 
 
 def build_json_prompt(task: Task, render, language: str = "en") -> JsonPrompt:
-    """``render(messages, add_generation_prompt=...)`` is the model's chat template."""
+    """The task's prompt: system message and few-shot turns, then a document turn with a placeholder.
+
+    ``render(messages, add_generation_prompt=...)`` is the model's chat template (e.g.
+    ``LoadedModel.render``, which raises BundleError when the template fails).
+    """
     messages: list[dict[str, str]] = [{"role": "system", "content": system_prompt(task, language)}]
     for ex in task.examples:
         messages.append({"role": "user", "content": document_turn(task, ex.text)})

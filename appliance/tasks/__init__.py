@@ -29,6 +29,13 @@ class _Strict(BaseModel):
 
 
 class Feature(_Strict):
+    """One feature to extract: its key, labels, definition for the prompt, value type and threshold.
+
+    Validation (pydantic ValidationError, reported by :func:`parse_task` as a TaskError with the line):
+    ``key`` is lower_snake_case of at most 64 characters, ``labels`` has ``en``, an ``enum`` has two or
+    more distinct ``options`` and only an ``enum`` may have them; ``threshold`` is in [0, 1].
+    """
+
     key: str = Field(description="Identifier used in results, lower_snake_case.")
     labels: dict[str, str] = Field(description="Human label per language code; 'en' is required.")
     definition: str = Field(min_length=1, description="What counts as present, for the prompt and for people.")
@@ -65,9 +72,16 @@ class Feature(_Strict):
         return self
 
     def label(self, language: str = "en") -> str:
+        """The label in ``language`` (an ISO 639-1 code), else the English one."""
         return self.labels.get(language) or self.labels["en"]
 
     def json_schema(self) -> dict[str, Any]:
+        """JSON Schema of this feature's value, as guided generation constrains it.
+
+        boolean; enum: a string among ``options``; number: within ``minimum``/``maximum`` when set;
+        string_list: at most 10 strings of at most 120 characters each (the appliance's own caps, which
+        bound the generated output).
+        """
         if self.type == "boolean":
             return {"type": "boolean"}
         if self.type == "enum":
@@ -94,12 +108,24 @@ class Feature(_Strict):
 
 
 class Example(_Strict):
+    """A worked example for the prompt: a text, its language code and the expected output.
+
+    ``output`` must have exactly the task's feature keys, each value valid for its feature (checked by
+    :class:`Task`).
+    """
+
     text: str = Field(min_length=1)
     language: str = "en"
     output: dict[str, Any]
 
 
 class Task(_Strict):
+    """An extraction task: the instruction (system prompt), the features in order and worked examples.
+
+    Validation (pydantic ValidationError): ``name`` is 1-64 of ``[A-Za-z0-9_.-]``, at least one feature,
+    feature keys unique, every example's output has exactly the features' keys with valid values.
+    """
+
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     version: str = "1"
     description: str = ""
@@ -133,9 +159,11 @@ class Task(_Strict):
 
     @property
     def keys(self) -> list[str]:
+        """The feature keys in task order."""
         return [f.key for f in self.features]
 
     def feature(self, key: str) -> Feature:
+        """The feature with ``key``; raises KeyError when there is none."""
         for f in self.features:
             if f.key == key:
                 return f
@@ -152,6 +180,7 @@ class Task(_Strict):
 
     @property
     def content_hash(self) -> str:
+        """SHA-256 hex digest of the task's ``model_dump_json()`` (every field, thresholds included)."""
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
 
     def with_thresholds(self, thresholds: dict[str, float]) -> "Task":
@@ -164,7 +193,11 @@ class Task(_Strict):
 
 
 def parse_task(text: str, origin: str) -> Task:
-    """Validate task JSON, reporting the first problem as 'origin:line: field: message'."""
+    """Validate task JSON text; ``origin`` (a path or ``<builtin NAME>``) prefixes error messages.
+
+    Raises TaskError for invalid JSON (``origin:line: not valid JSON: ...``) or the first validation
+    problem as ``origin:line: field.path: message``, with a count of any further problems.
+    """
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as e:
@@ -182,7 +215,11 @@ def parse_task(text: str, origin: str) -> Task:
 
 
 def load_task(name_or_path: str | Path) -> Task:
-    """A built-in task by name, or a task file by path."""
+    """A built-in task by name (``palliative13``, ``symptoms13``), or a UTF-8 task file by path.
+
+    Raises TaskError when the name is neither a built-in nor a file, the file is not UTF-8, or it does
+    not validate (see :func:`parse_task`).
+    """
     s = str(name_or_path)
     if s in BUILTIN_TASKS:
         text = resources.files(__package__).joinpath("builtin", f"{s}.json").read_text(encoding="utf-8")
@@ -198,4 +235,5 @@ def load_task(name_or_path: str | Path) -> Task:
 
 
 def save_task(task: Task, path: Path) -> None:
+    """Write ``task`` to ``path`` as 2-space indented UTF-8 JSON, defaults included (loadable again)."""
     path.write_text(task.model_dump_json(indent=2, exclude_defaults=False) + "\n", encoding="utf-8")

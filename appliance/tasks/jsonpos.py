@@ -52,7 +52,12 @@ def _find_in_array(text: str, i: int, index: int) -> int | None:
 
 
 def locate(text: str, path: Sequence[str | int]) -> int:
-    """1-based line of the deepest part of ``path`` that exists in ``text`` (1 if none)."""
+    """1-based line of the deepest part of ``path`` that exists in ``text`` (else of its first value).
+
+    ``path`` is a pydantic error location: object keys (str) and array indices (int). ``text`` should
+    be JSON that ``json.loads`` accepts; scanning errors on other text are swallowed and give the best
+    line found so far. Never raises.
+    """
     i = _skip_ws(text, 0)
     best = i
     try:
