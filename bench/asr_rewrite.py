@@ -177,6 +177,7 @@ def rng_for(variant: str, doc_id: str) -> random.Random:
 
 
 def main() -> int:
+    """Write every requested variant of ``--data`` into ``--out``; returns the exit status (0)."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True, help="Labelled JSONL (id, text, labels, ...).")
     ap.add_argument("--out", required=True, type=Path, help="Folder for <variant>.jsonl.")
