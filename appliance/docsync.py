@@ -2,7 +2,8 @@
 
 * ``appliance/schemas/result.schema.json`` and ``docs/result-schema.md``: the Result JSON Schema;
 * ``appliance/schemas/error.schema.json``: the ``.error.json`` sidecar schema;
-* ``docs/configuration.md``: the option reference (between the GENERATED markers).
+* ``docs/configuration.md``: the option reference (between the GENERATED markers);
+* ``docs/integration.md``: the table of reason codes (between the GENERATED markers).
 
 ``python -m appliance.docsync`` rewrites them; ``python -m appliance.docsync --check`` (and the tests)
 fail when a committed copy differs.
@@ -44,6 +45,14 @@ def error_schema() -> dict[str, Any]:
     }
 
 
+def reason_table() -> str:
+    """The reason-code table of docs/integration.md (the ``Reason`` enum and the failure policy)."""
+    from .daemon.policy import reason_table as table
+    from .inputs import REGISTRY
+
+    return table(REGISTRY.describe("or", "`"))
+
+
 def dumps(schema: dict[str, Any]) -> str:
     """``schema`` as committed: 2-space indented JSON, non-ASCII kept, one trailing newline."""
     return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
@@ -68,6 +77,7 @@ def expected_files(repo: Path = REPO) -> dict[Path, str]:
     for doc, body in (
         (repo / "docs" / "result-schema.md", "```json\n" + dumps(result_schema()) + "```"),
         (repo / "docs" / "configuration.md", render_reference()),
+        (repo / "docs" / "integration.md", reason_table()),
     ):
         if doc.exists():
             out[doc] = _replace_generated(doc.read_text(encoding="utf-8"), body)

@@ -16,11 +16,16 @@ class TaskError(ApplianceError):
 
 
 class InputError(ApplianceError):
-    """An input document is unusable (encoding, format, size). ``reason`` is a stable code."""
+    """An input document is unusable (encoding, format, size).
+
+    ``reason`` is a stable code, kept as a plain ``str``: the daemon's codes are the members of
+    ``appliance.reasons.Reason`` (which may be passed here directly); ``appliance evaluate`` raises
+    codes of its own. ``message`` names positions and sizes, never content.
+    """
 
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
-        self.reason = reason
+        self.reason: str = str(reason)
 
 
 class ConfigError(ApplianceError):

@@ -63,6 +63,8 @@ def _kv(value: Any) -> str:
 
 
 def setup_logging(fmt: str = "json", level: str = "info", stream: TextIO | None = None) -> None:
+    """Route every logger to ``stream`` (default stderr, which journald stores) as ``fmt`` lines:
+    ``json`` (one object per event) or ``text`` (``key=value``); ``level``: debug, info, warning, error."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(_Formatter(fmt))
     root = logging.getLogger()

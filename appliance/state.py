@@ -13,17 +13,20 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from . import __version__
-from .store import durable_write
+from .durable import durable_write
 
 STATUS_NAME = "status.json"
 ServiceState = Literal["starting", "ready", "stopping", "stopped"]
 
 
 def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
     return datetime.now(timezone.utc)
 
 
 class LastError(BaseModel):
+    """The most recent failure or retry: its code (``appliance.reasons.Reason``), when, and which input."""
+
     model_config = ConfigDict(extra="forbid")
 
     code: str
@@ -32,6 +35,9 @@ class LastError(BaseModel):
 
 
 class ServiceStatus(BaseModel):
+    """``<state>/status.json``: the daemon's state, counts since its start, queue sizes, current input,
+    last success and last error, and its models. Rewritten every ``heartbeat_seconds`` (seconds)."""
+
     model_config = ConfigDict(extra="forbid")
 
     schema_version: Literal[1] = 1
@@ -58,16 +64,20 @@ class ServiceStatus(BaseModel):
 
 
 def status_path(state_dir: Path) -> Path:
+    """``<state_dir>/status.json``."""
     return Path(state_dir) / STATUS_NAME
 
 
 def write_status(state_dir: Path, status: ServiceStatus) -> None:
+    """Stamp ``updated`` and replace the status file atomically (mode 0640); fsynced only for the final
+    ``stopped`` state (heartbeats may be lost in a power cut, never half-written). Raises ``OSError``."""
     status.updated = utcnow()
     data = status.model_dump_json(indent=2).encode() + b"\n"
     durable_write(status_path(state_dir), data, 0o640, sync=status.state == "stopped")
 
 
 def read_status(state_dir: Path) -> ServiceStatus | None:
+    """The status file's content, or None if it is missing, unreadable or not a valid status."""
     p = status_path(state_dir)
     try:
         return ServiceStatus.model_validate_json(p.read_bytes())
@@ -78,6 +88,7 @@ def read_status(state_dir: Path) -> ServiceStatus | None:
 
 
 def pid_alive(pid: int) -> bool:
+    """True if a process ``pid`` exists (including one of another user, which we may not signal)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

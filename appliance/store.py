@@ -4,11 +4,13 @@ Invariants (what the daemon relies on):
 
 * An input is in exactly one place: ``inbox/`` (waiting), ``work/`` (claimed; the only copy while it is
   processed), ``failed/`` (quarantined with an ``.error.json``) — or gone, and then its result exists.
-* A result is written ``outbox/.tmp-*`` → fsync → ``os.replace`` → fsync(outbox) *before* the input
+* Results are written ``outbox/.tmp-*`` → fsync → ``os.replace`` → fsync(outbox), one file per
+  configured output format (``<key><suffix>.age``), *before* the ledger entry and before the input
   leaves ``work/``. A crash at any point leaves either the input in ``work/`` (recovered at start) or
-  the result in the outbox and the ledger (the input is then only cleaned up).
-* The idempotency key is ``<id-slug>.<sha256(bytes)[:16]>``: the result's name and the ledger entry.
-  The ledger survives the integrator taking results out of the outbox.
+  every result in the outbox and the ledger (the input is then only cleaned up).
+* The idempotency key is ``<id-slug>.<bytes_sha256[:16]>`` (the sha256 of the dropped bytes): the
+  results' name and the ledger entry. An input is done when its ledger entry exists, or when *every*
+  configured result file does. The ledger survives the integrator taking results out of the outbox.
 * Nothing here reads or writes document text except the opaque bytes it is handed (already encrypted
   for the outbox and the archive).
 """
@@ -20,6 +22,7 @@ import os
 import re
 import secrets
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,12 +32,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from . import __version__
 from .config import FOLDERS, PathsConfig
+from .durable import TMP_PREFIX, durable_write, fsync_dir
 from .errors import ApplianceError
 from .reader import MAX_NAME_BYTES, display_name, is_ignored
 
-RESULT_SUFFIX = ".json.age"
+AGE_SUFFIX = ".age"  # every file written to the outbox and the archive is age-encrypted
 ERROR_SUFFIX = ".error.json"
-TMP_PREFIX = ".tmp-"
 _SLUG = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -44,6 +47,8 @@ class StoreError(ApplianceError):
 
 @dataclass(frozen=True)
 class WorkItem:
+    """A claimed input: the only copy of it, in ``work/`` under ``<claim>~<name>``."""
+
     path: Path  # in work/
     name: str  # the name it had in the inbox
     claim: str  # unique claim id (sortable by claim time)
@@ -67,64 +72,42 @@ class FailureRecord(BaseModel):
     )
     exception: str | None = Field(default=None, description="Exception class, for unexpected failures.")
     attempts: int
-    input_sha256: str | None = None
-    input_bytes: int | None = None
+    input_sha256: str | None = Field(
+        default=None,
+        description="sha256 (hex) of the input file's raw bytes as dropped, before any decoding; null when "
+        "the file was refused without being read (too large, unreadable, not a regular file, bad name) or "
+        "the failure came before it was read.",
+    )
+    input_bytes: int | None = Field(
+        default=None, description="Size of the input file in bytes, where known; null for a non-regular file."
+    )
     failed_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
     app_version: str = __version__
 
 
 def slug(doc_id: str, limit: int = 80) -> str:
+    """A document id as a file-name part: runs of characters other than ``A-Za-z0-9._-`` become ``_``,
+    leading/trailing ``._-`` are stripped, at most ``limit`` characters; ``input`` if nothing is left."""
     s = _SLUG.sub("_", doc_id).strip("._-")[:limit]
     return s or "input"
 
 
-def result_key(doc_id: str, sha256_hex: str) -> str:
-    return f"{slug(doc_id)}.{sha256_hex[:16]}"
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def durable_write(target: Path, data: bytes, mode: int = 0o600, *, sync: bool = True) -> Path:
-    """Temp file in the target folder → fsync → os.replace → fsync the folder (borgbackup's SaveFile).
-
-    ``sync=False`` keeps the atomic replace but skips both fsyncs: for the status heartbeat, which may
-    be lost in a power cut but must never be seen half-written.
-    """
-    folder = target.parent
-    # Fixed length, not derived from the target's name: a long name must not overflow NAME_MAX here.
-    tmp = folder / f"{TMP_PREFIX}{secrets.token_hex(8)}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        os.fchmod(fd, mode)  # not subject to the umask: the configured mode, exactly
-        view = memoryview(data)
-        while view:
-            n = os.write(fd, view)
-            view = view[n:]
-        if sync:
-            os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        tmp.unlink(missing_ok=True)
-        raise
-    os.close(fd)
-    try:
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    if sync:
-        fsync_dir(folder)
-    return target
+def result_key(doc_id: str, bytes_sha256: str) -> str:
+    """The idempotency key ``<slug(id)>.<first 16 hex digits of the dropped bytes' sha256>``."""
+    return f"{slug(doc_id)}.{bytes_sha256[:16]}"
 
 
 class Store:
-    def __init__(self, paths: PathsConfig, *, result_mode: int = 0o640) -> None:
+    """The data folders of one daemon (``[paths]``), and every move and write between them.
+
+    ``result_suffixes``: the suffixes of the configured output formats (``".json"``), in order; an
+    input's results are ``outbox/<key><suffix>.age`` for each. ``result_mode``: their permission bits.
+    Raises ``OSError`` from the file system as it comes, except where a method says otherwise.
+    """
+
+    def __init__(
+        self, paths: PathsConfig, *, result_mode: int = 0o640, result_suffixes: Sequence[str] = ()
+    ) -> None:
         self.paths = paths
         self.inbox = paths.folder("inbox")
         self.work = paths.folder("work")
@@ -135,11 +118,13 @@ class Store:
         self.ledger = self.state / "ledger"
         self.attempts_dir = self.state / "attempts"
         self.result_mode = result_mode
+        self.result_suffixes = tuple(result_suffixes)
 
     # ----------------------------------------------------------------------------------- set-up
 
     def prepare(self) -> None:
-        """Create missing folders, check they are writable and that renames between them are atomic."""
+        """Create missing folders, check they are writable and that renames between them are atomic.
+        Raises ``StoreError`` naming the ``paths.*`` key."""
         for name in FOLDERS:
             folder = self.paths.folder(name)
             try:
@@ -226,29 +211,45 @@ class Store:
 
     # ----------------------------------------------------------------------------------- results
 
-    def result_path(self, key: str) -> Path:
-        return self.outbox / f"{key}{RESULT_SUFFIX}"
+    def result_path(self, key: str, suffix: str) -> Path:
+        """The encrypted result of output suffix ``suffix`` (``".json"``): ``outbox/<key><suffix>.age``."""
+        return self.outbox / f"{key}{suffix}{AGE_SUFFIX}"
 
     def ledger_path(self, key: str) -> Path:
+        """``state/ledger/<first 2 hex digits of the hash>/<key>.json``."""
         digest = key.rsplit(".", 1)[-1]
         return self.ledger / digest[:2] / f"{key}.json"
 
     def is_done(self, key: str) -> bool:
-        return self.ledger_path(key).exists() or self.result_path(key).exists()
+        """Its ledger entry exists, or every configured result file does (a crash after the last result
+        and before the ledger entry). A partial set of results is not done: the input is processed again."""
+        if self.ledger_path(key).exists():
+            return True
+        return bool(self.result_suffixes) and all(
+            self.result_path(key, s).exists() for s in self.result_suffixes
+        )
 
-    def write_result(self, key: str, encrypted: bytes) -> Path:
-        return durable_write(self.result_path(key), encrypted, self.result_mode)
+    def write_result(self, key: str, suffix: str, encrypted: bytes) -> Path:
+        """Durably write one encrypted result (mode ``result_mode``); returns its path."""
+        return durable_write(self.result_path(key, suffix), encrypted, self.result_mode)
 
     def mark_done(self, key: str, info: dict[str, Any]) -> None:
+        """Write the ledger entry ``{"key", "done_at", **info}`` (ids and hashes only), durably."""
         p = self.ledger_path(key)
         p.parent.mkdir(exist_ok=True)
         record = {"key": key, "done_at": datetime.now(timezone.utc).isoformat(), **info}
         durable_write(p, json.dumps(record, sort_keys=True).encode() + b"\n")
 
+    def archive_path(self, key: str, suffix: str) -> Path:
+        """The encrypted copy of a processed input: ``archive/<key><input suffix>.age``."""
+        return self.archive_dir / f"{key}{suffix}{AGE_SUFFIX}"
+
     def archive(self, key: str, suffix: str, encrypted: bytes) -> Path:
-        return durable_write(self.archive_dir / f"{key}{suffix}.age", encrypted, 0o600)
+        """Durably write an input's encrypted copy (mode 0600); returns its path."""
+        return durable_write(self.archive_path(key, suffix), encrypted, 0o600)
 
     def remove_work(self, item: WorkItem) -> None:
+        """Delete a claimed input (its results are durable) and its attempt counter."""
         item.path.unlink(missing_ok=True)
         fsync_dir(self.work)
         self.clear_attempts(item)
@@ -287,6 +288,7 @@ class Store:
         return target
 
     def failures(self) -> list[tuple[Path, FailureRecord | None]]:
+        """Every quarantined input with its sidecar (None where the sidecar cannot be read), by name."""
         out = []
         for side in sorted(self.failed.glob(f"*{ERROR_SUFFIX}")):
             if side.name.startswith("."):
@@ -320,6 +322,7 @@ class Store:
         return self.attempts_dir / f"{item.claim}.json"
 
     def attempts(self, item: WorkItem) -> int:
+        """Attempts counted for a claimed input (0 if none or the counter is unreadable)."""
         try:
             return int(json.loads(self._attempts_path(item).read_text())["attempts"])
         except (OSError, ValueError, KeyError, TypeError):
@@ -332,6 +335,7 @@ class Store:
         return n
 
     def clear_attempts(self, item: WorkItem) -> None:
+        """Drop a claimed input's attempt counter."""
         self._attempts_path(item).unlink(missing_ok=True)
 
     def prune_attempts(self, items: list[WorkItem]) -> int:
@@ -348,9 +352,12 @@ class Store:
     # ----------------------------------------------------------------------------------- counts
 
     def counts(self, ledger: bool = True) -> dict[str, int]:
-        """Files per folder; ``ledger=False`` skips counting the ledger (it grows without bound)."""
+        """Entries per folder: ``inbox`` (candidates), ``work``, ``failed`` (sidecars), ``outbox`` (result
+        files of the configured formats), ``processed`` (ledger entries; -1 with ``ledger=False``, which
+        skips counting the ledger: it grows without bound)."""
+        results = tuple(f"{s}{AGE_SUFFIX}" for s in self.result_suffixes)
 
-        def count(folder: Path, pred) -> int:
+        def count(folder: Path, pred: Callable[[os.DirEntry[str]], bool]) -> int:
             try:
                 return sum(1 for e in os.scandir(folder) if pred(e))
             except FileNotFoundError:
@@ -363,7 +370,7 @@ class Store:
                 self.failed, lambda e: e.name.endswith(ERROR_SUFFIX) and not e.name.startswith(".")
             ),
             "outbox": count(
-                self.outbox, lambda e: e.name.endswith(RESULT_SUFFIX) and not e.name.startswith(".")
+                self.outbox, lambda e: e.name.endswith(results) and not e.name.startswith(".")
             ),
             "processed": sum(1 for p in self.ledger.glob("*/*.json") if not p.name.startswith("."))
             if ledger

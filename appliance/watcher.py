@@ -93,6 +93,7 @@ class StabilityTracker:
         self._ready[path] = None
 
     def forget(self, path: Path) -> None:
+        """Gone (deleted or moved out): stop tracking it."""
         self._files.pop(path, None)
         self._ready.pop(path, None)
 
@@ -200,6 +201,7 @@ class InboxWatcher:
             self.events.put((GONE, path))
 
     def stop(self) -> None:
+        """Stop the observer thread (waits up to 5 s for it)."""
         if self._observer is not None:
             self._observer.stop()
             self._observer.join(timeout=5)

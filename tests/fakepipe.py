@@ -85,8 +85,8 @@ class FakePipeline:
 
 
 if __name__ == "__main__":
-    from appliance import daemon
     from appliance.cli import main
+    from appliance.daemon import service
 
-    daemon.default_loader = FakePipeline.load
+    service.default_loader = FakePipeline.load
     sys.exit(main(sys.argv[1:]))

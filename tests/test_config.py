@@ -183,3 +183,52 @@ def test_example_config_is_valid(tmp_path):
     cfg = load_config(example, env={"APPLIANCE_RECIPIENTS__KEYS": f'["{PUB}"]'})
     assert isinstance(cfg, ApplianceConfig)
     assert cfg.paths.root == Path("/var/lib/appliance")
+
+
+# ------------------------------------------------------------------------------------------ output formats
+
+
+def test_output_formats_default_and_validation(tmp_path):
+    assert load_config(write(tmp_path, ""), env={}).output.formats == ["native"]
+    p = write(tmp_path, "[paths]\nroot = '/x'\n[output]\nformats = ['native', 'fhir']\n")
+    msg = str(pytest.raises(ConfigError, load_config, p, env={}).value)
+    assert "output.formats (line 4): unknown output format 'fhir' (known: native)" in msg
+    p = write(tmp_path, "[output]\nformats = []\n")
+    msg = str(pytest.raises(ConfigError, load_config, p, env={}).value)
+    assert "at least one output format is needed (known: native)" in msg
+    p = write(tmp_path, "[output]\nformats = ['native', 'native']\n")
+    assert "listed twice" in str(pytest.raises(ConfigError, load_config, p, env={}).value)
+    env = {"APPLIANCE_OUTPUT__FORMATS": '["csv"]'}
+    msg = str(pytest.raises(ConfigError, load_config, write(tmp_path, ""), env=env).value)
+    assert "output.formats (environment variable APPLIANCE_OUTPUT__FORMATS): unknown output format 'csv'" in (
+        msg
+    )
+
+
+def test_output_registry_refuses_name_or_suffix_collisions():
+    from dataclasses import dataclass
+
+    from appliance.outputs import REGISTRY, OutputRegistry
+    from appliance.outputs.native import RENDERER
+
+    @dataclass(frozen=True)
+    class Other:
+        name: str = "other"
+        suffix: str = ".JSON"
+        media_type: str = "application/json"
+
+        def render(self, result) -> bytes:
+            return b""
+
+    reg = OutputRegistry()
+    reg.register(RENDERER)
+    with pytest.raises(ValueError, match="already registered"):
+        reg.register(RENDERER)
+    with pytest.raises(ValueError, match="already used by 'native'"):
+        reg.register(Other())
+    with pytest.raises(ValueError, match="must start with a dot"):
+        reg.register(Other(suffix="csv"))
+    reg.register(Other(suffix=".csv"))
+    assert [r.name for r in reg.select(["other", "native"])] == ["other", "native"]
+    assert REGISTRY.names() == ["native"]
+    assert (RENDERER.suffix, RENDERER.media_type) == (".json", "application/json")

@@ -106,8 +106,8 @@ def run_until(d: Daemon, pred, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not d.step():
-            d._drain_events(0.02)
-            d._rescan()
+            d.intake.wait_for_events(0.02)
+            d.intake.rescan()
         if pred():
             return
     raise AssertionError("daemon did not reach the expected state")
@@ -296,6 +296,148 @@ def test_same_file_system_check(tmp_path):
             daemon(env)
     finally:
         shutil.rmtree(shm, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------------------ format seams
+
+
+def test_a_registered_input_format_is_taken_by_the_daemon(tmp_path):
+    from appliance.document import Document
+    from appliance.inputs import REGISTRY
+    from appliance.inputs.decoding import decode_text
+
+    def parse_md(raw: bytes, name: str, limits) -> Document:
+        return Document(id=Path(name).stem, text=decode_text(raw).lstrip("# "), source_name=name)
+
+    env = Env(tmp_path)
+    pipe = FakePipeline()
+    with REGISTRY.registered(".md", parse_md):  # one registration line: the daemon takes `.md`
+        d = daemon(env, pipe)
+        env.drop("note.md", "# pain")
+        run_until(d, lambda: len(env.files("outbox")) == 1 and env.files("work") == [])
+    (result,) = env.results().values()
+    assert result["source_name"] == "note.md" and result["features"]["pain"]["value"] is True
+    assert pipe.calls == ["note"] and env.failures() == {}
+    env.drop("other.md", "# pain")  # registration gone: refused as before
+    run_until(d, lambda: env.failures() != {})
+    assert env.failures()["other.md"]["reason"] == "unsupported_type"
+
+
+@pytest.fixture
+def summary_format():
+    """A second output format for these tests: the names of the features found, as plain text."""
+    from dataclasses import dataclass
+
+    from appliance.outputs import REGISTRY
+
+    @dataclass(frozen=True)
+    class Summary:
+        name: str = "summary"
+        suffix: str = ".summary.txt"
+        media_type: str = "text/plain"
+
+        def render(self, result: Result) -> bytes:
+            return " ".join(k for k, f in result.features.items() if f.value is True).encode()
+
+    REGISTRY.register(Summary())
+    yield Summary()
+    REGISTRY.unregister("summary")
+
+
+def test_every_output_format_is_written_before_the_ledger_entry(tmp_path, summary_format, monkeypatch):
+    env = Env(tmp_path, output={"formats": ["native", "summary"]})
+    d = daemon(env)
+    outbox_at_ledger: list[list[str]] = []
+    real_mark_done = d.store.mark_done
+
+    def mark_done(key, info):
+        outbox_at_ledger.append(env.files("outbox"))
+        assert env.files("work") != []  # the input is still in work/
+        return real_mark_done(key, info)
+
+    monkeypatch.setattr(d.store, "mark_done", mark_done)
+    env.drop("a.txt", "pain and fever")
+    run_until(d, lambda: d.status.processed == 1 and env.files("work") == [])
+    key = f"a.{_sha('pain and fever')[:16]}"
+    assert outbox_at_ledger == [[f"{key}.json.age", f"{key}.summary.txt.age"]]
+    summary = crypto.decrypt((env.outbox / f"{key}.summary.txt.age").read_bytes(), env.identities)
+    assert summary == b"pain fever"
+    assert env.results()[f"{key}.json.age"]["input_id"] == "a"
+    ledger = json.loads(d.store.ledger_path(key).read_text())
+    assert ledger["bytes_sha256"] == _sha("pain and fever") and "input_sha256" not in ledger
+    assert read_status(env.state).processed == 1 and d.store.counts()["outbox"] == 2
+
+
+def test_a_crash_between_two_outputs_is_not_taken_for_done(tmp_path, summary_format):
+    env = Env(tmp_path, output={"formats": ["native", "summary"]})
+    pipe = FakePipeline()
+    d = daemon(env, pipe)
+    # left by a crash: a's first output written, not its second; b's two outputs written; neither has
+    # its ledger entry, both inputs are still in work/
+    key_a, key_b = f"a.{_sha('pain')[:16]}", f"b.{_sha('fever')[:16]}"
+    (env.work / "1a~a.txt").write_text("pain")
+    d.store.write_result(key_a, ".json", b"first output of the interrupted attempt")
+    (env.work / "1b~b.txt").write_text("fever")
+    d.store.write_result(key_b, ".json", b"x")
+    d.store.write_result(key_b, ".summary.txt", b"y")
+    d2 = daemon(env, pipe)
+    run_until(d2, lambda: env.files("work") == [])
+    assert pipe.calls == ["a"]  # a ran again for its missing output; b only needed its ledger entry
+    assert d2.status.processed == 1 and d2.status.recovered == 1
+    assert crypto.decrypt((env.outbox / f"{key_a}.summary.txt.age").read_bytes(), env.identities) == b"pain"
+    assert (env.outbox / f"{key_a}.json.age").read_bytes() == b"first output of the interrupted attempt"
+    assert d2.store.ledger_path(key_a).exists() and d2.store.ledger_path(key_b).exists()
+
+
+def test_every_reason_code_the_daemon_can_write_is_a_member_of_the_enum(tmp_path):
+    import re
+
+    from appliance.config import RetriesConfig
+    from appliance.daemon.outcome import Failed, Forget, Quarantine, Retry, Stage
+    from appliance.daemon.policy import FailurePolicy
+    from appliance.errors import InputError
+    from appliance.reasons import Reason
+
+    # 1. every decision of the failure policy (the one place a code is chosen) names a member
+    policy = FailurePolicy(RetriesConfig(max_attempts=2))
+    work_file = tmp_path / "1a~x.txt"
+    work_file.write_text("x")
+    cases = [
+        Failed(stage, InputError(code, "m"), attempts=1)
+        for code in Reason
+        if code.source != "daemon"
+        for stage in (Stage.CLAIM, Stage.READ, Stage.PARSE, Stage.PIPELINE)
+    ]
+    cases += [Failed(Stage.ATTEMPTS, attempts=3)]
+    cases += [
+        Failed(s, OSError(28, "m"), attempts=n) for s in (Stage.PIPELINE, Stage.STORAGE) for n in (1, 2)
+    ]
+    cases += [Failed(Stage.STORAGE, InputError("utf16", "m"), attempts=1)]
+    cases += [Failed(Stage.INTERNAL, RuntimeError("m"))] * 2
+    decisions = [policy.decide(work_file, f) for f in cases]
+    assert all(isinstance(d, (Quarantine, Retry)) and isinstance(d.reason, Reason) for d in decisions)
+    written = {d.reason.value for d in decisions}
+    assert written == {r.value for r in Reason}  # and every member is reachable
+    assert isinstance(policy.decide(tmp_path / "gone", Failed(Stage.INTERNAL, RuntimeError("m"))), Forget)
+    with pytest.raises(ValueError):  # a code outside the enum is a bug, never written as such
+        policy.decide(work_file, Failed(Stage.PARSE, InputError("made_up", "m")))
+
+    # 2. every InputError raised on the daemon's path (not evaluate's or the CLI's) names a member
+    found = 0
+    for path in sorted((REPO / "appliance").rglob("*.py")):
+        rel = path.relative_to(REPO / "appliance").as_posix()
+        if rel.startswith(("evaluate/", "cli/")) or rel == "errors.py":
+            continue
+        text = path.read_text(encoding="utf-8")
+        calls = re.findall(r"InputError\(\s*([^,\s]+)", text)
+        for code in calls:
+            found += 1
+            m = re.fullmatch(r'Reason\.([A-Z0-9_]+)|"([a-z0-9_]+)"', code)
+            assert m, f"{rel}: InputError({code}, ...) does not name a reason code"
+            assert (m.group(1) and hasattr(Reason, m.group(1))) or m.group(2) in {r.value for r in Reason}, (
+                f"{rel}: {code} is not a member of appliance.reasons.Reason"
+            )
+    assert found >= 30
 
 
 # ------------------------------------------------------------------------------------------ subprocess

@@ -9,7 +9,7 @@ from importlib import resources
 import pytest
 
 from appliance.pipeline import Pipeline
-from appliance.reader import parse_input
+from appliance.inputs import parse_input
 from appliance.settings import PipelineSettings
 
 pytestmark = pytest.mark.slow

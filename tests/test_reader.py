@@ -7,7 +7,8 @@ import json
 import pytest
 
 from appliance.errors import InputError
-from appliance.reader import REASONS, is_ignored, is_supported, parse_input, read_bytes
+from appliance.inputs import REASONS, is_supported, parse_input
+from appliance.reader import is_ignored, read_bytes
 
 SECRET = "بیمار درد شدید دارد"  # stands in for patient text: must never appear in an error
 
@@ -139,3 +140,48 @@ def test_every_reason_is_documented():
     doc = (Path(__file__).resolve().parent.parent / "docs" / "integration.md").read_text(encoding="utf-8")
     for code in list(REASONS) + ["too_long", "pipeline_error", "storage_error", "interrupted"]:
         assert f"`{code}`" in doc, f"reason {code} missing from docs/integration.md"
+
+
+# ------------------------------------------------------------------------------------------ format registry
+
+
+def test_registry_matches_the_longest_suffix_and_describes_itself():
+    from appliance.document import Document
+    from appliance.inputs import REGISTRY, InputRegistry
+
+    assert REGISTRY.suffixes() == [".txt", ".json"]
+    assert REGISTRY.describe() == ".txt and .json"
+    assert REGISTRY.describe("or", "`") == "`.txt` or `.json`"
+    reg = InputRegistry()
+    reg.register(".json", lambda raw, name, limits: Document(id="plain", text="t"))
+    reg.register(".Whisper.JSON", lambda raw, name, limits: Document(id="whisper", text="t"))
+    assert reg.parse(b"", "a.json").id == "plain"
+    assert reg.parse(b"", "A.WHISPER.json").id == "whisper"
+    assert reg.is_supported("x.whisper.json") and not reg.is_supported("x.txt")
+    with pytest.raises(ValueError, match="already registered"):
+        reg.register(".JSON", lambda raw, name, limits: Document(id="x", text="t"))
+    with pytest.raises(ValueError, match="starts with a dot"):
+        reg.register("vtt", lambda raw, name, limits: Document(id="x", text="t"))
+    with pytest.raises(InputError) as e:
+        reg.parse(b"x", "a.txt")
+    assert e.value.reason == "unsupported_type" and "only .json and .whisper.json inputs" in str(e.value)
+
+
+def test_registered_format_is_accepted_only_while_registered():
+    from appliance.document import Document
+    from appliance.inputs import REGISTRY
+
+    def parse_md(raw, name, limits):
+        return Document(id=name[:-3], text=raw.decode(), source_name=name)
+
+    assert reason(b"# note", "a.md") == "unsupported_type"
+    with REGISTRY.registered(".md", parse_md):
+        assert is_supported("A.MD") and parse_input(b"# note", "a.md").id == "a"
+        refusal = pytest.raises(InputError, parse_input, b"", "a.vtt").value
+        assert "only .txt, .json and .md inputs" in str(refusal)
+    assert not is_supported("a.md") and REGISTRY.suffixes() == [".txt", ".json"]
+
+
+def test_name_is_checked_before_any_parser():
+    assert reason(b"hello", "x" * 197 + ".txt") == "bad_name"
+    assert reason(b"hello", "\udcff.txt") == "bad_name"

@@ -141,7 +141,7 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path):
         assert doc["input_sha256"] == text_sha
         assert doc["input_id"] == os.path.splitext(doc["source_name"])[0]
         ledger = box.state / "ledger" / sha[:2] / f"{fname[: -len('.json.age')]}.json"
-        assert json.loads(ledger.read_text())["input_sha256"] == sha, note()
+        assert json.loads(ledger.read_text())["bytes_sha256"] == sha, note()
         if doc["source_name"].endswith(".json"):
             assert doc["metadata"]["site"] == "north"
 

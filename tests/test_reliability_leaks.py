@@ -180,7 +180,7 @@ def test_failure_details_name_positions_not_content():
     """The unit-level guarantee the search above relies on: every reader refusal's message is free of
     the document's content, including unknown field names and refused values."""
     from appliance.errors import InputError
-    from appliance.reader import parse_input
+    from appliance.inputs import parse_input
 
     _, bad = inputs()
     seen = set()

@@ -14,7 +14,7 @@ from appliance.store import FailureRecord, Store, StoreError, durable_write, res
 
 @pytest.fixture
 def store(tmp_path):
-    s = Store(PathsConfig(root=tmp_path / "data"))
+    s = Store(PathsConfig(root=tmp_path / "data"), result_suffixes=(".json",))
     s.prepare()
     return s
 
@@ -83,11 +83,11 @@ def test_claim_and_work_items(store):
 def test_results_ledger_and_idempotency(store):
     key = result_key("a", "ab" * 32)
     assert not store.is_done(key)
-    store.write_result(key, b"age...")
+    store.write_result(key, ".json", b"age...")
     assert store.is_done(key)
-    assert stat.S_IMODE(store.result_path(key).stat().st_mode) == 0o640
-    store.mark_done(key, {"input_sha256": "ab" * 32})
-    store.result_path(key).unlink()  # the integrator collected it
+    assert stat.S_IMODE(store.result_path(key, ".json").stat().st_mode) == 0o640
+    store.mark_done(key, {"bytes_sha256": "ab" * 32})
+    store.result_path(key, ".json").unlink()  # the integrator collected it
     assert store.is_done(key)  # the ledger remembers
     assert json.loads(store.ledger_path(key).read_text())["key"] == key
 

@@ -47,7 +47,10 @@ def settings_from_options(task, strategy, extractor, models_dir, translate_polic
 
 
 def _inputs(paths: tuple[Path, ...]) -> list[Path]:
-    from ..reader import is_ignored, is_supported
+    """The files named, and in each folder named every file of a registered input format (not hidden
+    or temporary), sorted by name."""
+    from ..inputs import is_supported
+    from ..reader import is_ignored
 
     files: list[Path] = []
     for p in paths:
@@ -83,20 +86,21 @@ def extract(paths, task, strategy, extractor, models_dir, translate_policy, tran
     """Extract features from FILE(s) or every .txt/.json in DIR(s); prints plaintext results."""
     from tqdm import tqdm
 
+    from ..inputs import REGISTRY as INPUTS
     from ..pipeline import Pipeline
-    from ..reader import parse_input, read_bytes
+    from ..reader import read_bytes
 
     settings = settings_from_options(task, strategy, extractor, models_dir, translate_policy, translator, threads,
                                      no_prefix_reuse)
     files = _inputs(paths)
     if not files:
-        raise click.ClickException("no .txt or .json inputs found")
+        raise click.ClickException(f"no {INPUTS.describe('or')} inputs found")
     pipeline = Pipeline.load(settings)
     failures = 0
     bar = tqdm(files, unit="doc", file=sys.stderr, disable=len(files) < 2 or not sys.stderr.isatty())
     for path in bar:
         try:
-            doc = parse_input(read_bytes(path, max_file_bytes), path.name)
+            doc = INPUTS.parse(read_bytes(path, max_file_bytes), path.name)
             result = pipeline.process(doc)
         except InputError as e:
             failures += 1

@@ -74,11 +74,12 @@ def status(config_file: Path | None, as_json: bool) -> None:
 
     Exit status: 0 running, 3 not running (as `systemctl status`).
     """
+    from ..outputs import REGISTRY as OUTPUTS
     from ..state import is_running, read_status
     from ..store import Store
 
     cfg = _load(config_file)
-    store = Store(cfg.paths)
+    store = Store(cfg.paths, result_suffixes=[r.suffix for r in OUTPUTS.select(cfg.output.formats)])
     st = read_status(store.state)
     now = datetime.now(timezone.utc)
     running = is_running(st, now)
