@@ -26,6 +26,10 @@ DEFAULT_BUNDLE = "smollm2-135m-instruct"
 Precision = Literal["int4", "int8", "fp16", "fp32"]
 Provider = Literal["cpu", "cuda", "dml"]
 Role = Literal["extractor", "translator"]
+# How the bundle runs: 'decoder' = onnxruntime-genai (extractors, LLM translators); 'seq2seq' = three
+# onnxruntime graphs (appliance.translate.seq2seq). A translator kind also needs a loader registered in
+# appliance.translate.registry.
+BundleKind = Literal["decoder", "seq2seq"]
 
 
 class _Strict(BaseModel):
@@ -33,12 +37,16 @@ class _Strict(BaseModel):
 
 
 class FileEntry(_Strict):
+    """One file of a bundle: path, sha256 (64 hex characters) and size in bytes."""
+
     path: str = Field(description="Path relative to the bundle folder, '/'-separated.")
     sha256: str
     size: int
 
 
 class SourceInfo(_Strict):
+    """Where the weights came from: model id, source format and a hash over what the export read."""
+
     id: str = Field(description="Model id, e.g. 'HuggingFaceTB/SmolLM2-135M-Instruct'.")
     format: Literal["hf", "gguf"]
     sha256: str = Field(description="Hash over the source files the export read.")
@@ -68,6 +76,8 @@ class Fidelity(_Strict):
 
 
 class BuilderInfo(_Strict):
+    """The tool that made the ONNX files, the library versions at export time and its options (as strings)."""
+
     tool: str = "onnxruntime_genai.models.builder"
     onnxruntime_genai: str | None = None
     onnxruntime: str | None = None
@@ -106,7 +116,7 @@ class BundleManifest(_Strict):
     manifest_version: Literal[1] = MANIFEST_VERSION
     name: str
     role: Role
-    kind: Literal["decoder", "seq2seq"] = "decoder"
+    kind: BundleKind = "decoder"
     architecture: str
     source: SourceInfo
     precision: Precision
@@ -132,6 +142,7 @@ class BundleManifest(_Strict):
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in ``chunk``-byte blocks (1 MiB). Raises ``OSError`` if unreadable."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while block := f.read(chunk):
@@ -164,6 +175,11 @@ def write_manifest(folder: Path, manifest: BundleManifest) -> Path:
 
 
 def read_manifest(folder: Path) -> BundleManifest:
+    """Read and validate ``folder/manifest.json`` (no file hashes checked: see :func:`verify_bundle`).
+
+    Raises :class:`BundleError` naming the problem: no such folder, no manifest, invalid JSON, an
+    unsupported ``manifest_version``, or the first invalid field (e.g. an unknown ``kind``).
+    """
     path = folder / MANIFEST_NAME
     if not folder.is_dir():
         raise BundleError(f"model bundle folder not found: {folder}")
@@ -190,10 +206,11 @@ def read_manifest(folder: Path) -> BundleManifest:
 
 
 def verify_bundle(folder: Path, *, full: bool = True) -> BundleManifest:
-    """Check every listed file exists with the recorded size (and hash when ``full``).
+    """Check every listed file exists with the recorded size (and hash when ``full``); returns the manifest.
 
     Refuses, naming the file, on any difference: a missing file, a changed byte, or an extra model
-    file that the manifest does not list (an unlisted ``.onnx`` could be loaded by genai).
+    file that the manifest does not list (an unlisted ``.onnx`` could be loaded by genai). Raises
+    :class:`BundleError`.
     """
     folder = Path(folder)
     manifest = read_manifest(folder)
@@ -230,7 +247,10 @@ def default_models_dir() -> Path:
 
 
 def resolve_bundle(name_or_path: str | os.PathLike[str], models_dir: Path | None = None) -> Path:
-    """A bundle given as a folder path, or as a name inside the models folder."""
+    """A bundle given as a folder path, or as a name inside the models folder (default: :func:`default_models_dir`).
+
+    Raises :class:`BundleError` when neither exists (with a hint for the default bundle's name).
+    """
     p = Path(name_or_path)
     if p.is_dir():
         return p

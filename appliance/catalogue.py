@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .bundle import Precision, Provider, Role
+from .bundle import BundleKind, Precision, Provider, Role
 from .errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -26,13 +26,15 @@ CATALOGUE_FILE = "catalogue.toml"
 
 
 class CatalogueEntry(BaseModel):
+    """One supported model (a ``[[model]]`` table of the catalogue): what it is, what it needs, how to make it."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = Field(description="Bundle name: the folder name in the models directory.")
     source: str = Field(description="Hugging Face model id of the weights.")
     role: Role
     architecture: str
-    kind: Literal["decoder", "seq2seq"] = "decoder"
+    kind: BundleKind = "decoder"
     precision: Precision
     provider: Provider = "cpu"
     ram_gb: float = Field(gt=0, description="Memory the box needs to run it.")
@@ -48,25 +50,34 @@ class CatalogueEntry(BaseModel):
 
 
 class Catalogue(BaseModel):
+    """The whole catalogue: ``schema_version`` 1 and its ``[[model]]`` entries."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     schema_version: Literal[1] = 1
     models: list[CatalogueEntry] = Field(alias="model")
 
     def get(self, model_id: str) -> CatalogueEntry | None:
+        """The entry whose ``id`` (bundle name) is ``model_id``, or None."""
         return next((m for m in self.models if m.id == model_id), None)
 
     @property
     def default(self) -> CatalogueEntry:
+        """The entry marked ``embedded`` (exactly one: :func:`load_catalogue` checks it)."""
         return next(m for m in self.models if m.embedded)
 
 
 def packaged_catalogue_path() -> Path:
+    """Path of the catalogue shipped inside the installed ``appliance`` package."""
     return Path(str(resources.files("appliance").joinpath(CATALOGUE_FILE)))
 
 
 def load_catalogue(path: Path | None = None) -> Catalogue:
-    """Read and validate the catalogue (the packaged copy unless ``path`` is given)."""
+    """Read and validate the catalogue (the packaged copy unless ``path`` is given).
+
+    Raises :class:`ConfigError` for a missing file, invalid TOML, the first invalid field, duplicate
+    model ids, or not exactly one ``embedded = true`` entry.
+    """
     path = Path(path) if path is not None else packaged_catalogue_path()
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))

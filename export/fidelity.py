@@ -17,9 +17,9 @@ compared) and then fed one token at a time (the decode kernels), reading the log
 from __future__ import annotations
 
 import gc
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -43,13 +43,17 @@ CLINICAL_PROMPTS: list[tuple[str, str]] = [
 
 @dataclass
 class Comparison:
+    """Agreement of two logit matrices: rows compared, top-1 agreement (fraction 0..1), mean cosine."""
+
     positions: int
     top1_agreement: float
     logit_cosine: float
 
 
 def prompt_token_ids(tokenizer, *, needs_bos: bool) -> list[list[int]]:
-    """Token ids of the fixed prompts, exactly as the runtime would build them."""
+    """Token ids of the fixed prompts (:data:`CLINICAL_PROMPTS`), exactly as the runtime would build them:
+    rendered through the chat template (system turn folded into the user turn where the template refuses
+    one), followed by the start of the JSON answer, BOS first when ``needs_bos``. One list per prompt."""
     out = []
     bos_id = tokenizer.bos_token_id
     for user, answer_start in CLINICAL_PROMPTS:
@@ -165,7 +169,12 @@ def gate(
     min_top1: float | None = None,
     force: bool = False,
 ) -> Fidelity:
-    """Measure and decide. Raises ``FidelityError`` below the threshold unless ``force``."""
+    """Measure and decide; returns the manifest's :class:`~appliance.bundle.Fidelity` record.
+
+    The threshold is ``min_top1``, else :data:`DEFAULT_MIN_TOP1` for ``precision`` (0.9 for another).
+    Raises ``FidelityError`` (carrying the record) below the threshold unless ``force``, in which case
+    the record says ``overridden``.
+    """
     threshold = DEFAULT_MIN_TOP1.get(precision, 0.9) if min_top1 is None else float(min_top1)
     c = measure(hf_dir, bundle_dir, needs_bos=needs_bos)
     passed = c.top1_agreement >= threshold

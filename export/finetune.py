@@ -49,6 +49,9 @@ FORMAT = "appliance-finetune/1"
 
 @dataclass
 class Example:
+    """One training question: a document's feature, its yes/no label, the prompt's token ids after the
+    shared prefix, and the loss weight (:func:`balance_weights`: classes weigh the same per feature)."""
+
     doc_id: str
     feature: str
     label: bool
@@ -58,6 +61,10 @@ class Example:
 
 @dataclass
 class ExampleSet:
+    """The training examples of one run: the shared prefix (text and ids), the token ids of the answers
+    ``yes`` / ``no``, the examples, counts of documents and of skipped questions, documents per language,
+    and the rules hash the excerpts were selected with."""
+
     prefix_text: str
     prefix_ids: list[int]   # [] when the template does not allow a shared prefix (ids hold everything)
     yes_id: int
@@ -71,14 +78,13 @@ class ExampleSet:
 
 
 def runtime_add_bos(hf_dir: Path, tokenizer) -> bool:
-    """Whether the runtime will put BOS before the prompt (``export.build.token_facts`` logic)."""
-    from .build import ARCH_HOOKS, _find_chat_template, _starts_with_bos
+    """Whether the runtime will put BOS before the prompt: the manifest's ``add_bos`` that export will
+    write for the HF folder ``hf_dir`` (:func:`export.build.add_bos_for` on its chat template and config)."""
+    from .build import _find_chat_template, add_bos_for
 
     bos = tokenizer.bos_token if isinstance(tokenizer.bos_token, str) else None
-    asks, literal = _starts_with_bos(_find_chat_template(hf_dir), bos)
-    model_type = json.loads((hf_dir / "config.json").read_text(encoding="utf-8")).get("model_type", "")
-    hooks = ARCH_HOOKS.get(model_type)
-    return bool(bos) and not literal and (asks or bool(hooks and hooks.needs_bos))
+    config = json.loads((hf_dir / "config.json").read_text(encoding="utf-8"))
+    return add_bos_for(bos, _find_chat_template(hf_dir), config)
 
 
 class PromptBuilder:
@@ -98,9 +104,11 @@ class PromptBuilder:
         self.no_id = self._first_id("no")
 
     def render(self, messages: list[dict[str, str]], *, add_generation_prompt: bool) -> str:
+        """Chat messages rendered with the base tokenizer's template (text, not ids)."""
         return self.tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
 
     def encode(self, text: str, *, add_bos: bool = False) -> list[int]:
+        """Token ids of ``text`` without special tokens; BOS first when asked and the runtime adds BOS."""
         ids = list(self.tok.encode(text, add_special_tokens=False))
         bos = self.tok.bos_token_id
         if add_bos and self.add_bos and bos is not None and (not ids or ids[0] != bos):
@@ -209,6 +217,10 @@ def subsample(examples: list[Example], n: int, seed: int) -> list[Example]:
 
 @dataclass
 class TrainConfig:
+    """LoRA training settings: epochs, adapter rank / alpha / dropout, AdamW learning rate and weight
+    decay, batch size (examples), linear warm-up share of the steps, seed, torch threads (0: torch's
+    default), adapted projection modules and, optionally, only the top ``lora_layers`` decoder layers."""
+
     epochs: int = 2
     lora_r: int = 8
     lora_alpha: int = 16
@@ -286,6 +298,7 @@ class TopStack:
 
     @staticmethod
     def supported(model) -> bool:
+        """Whether the model exposes its decoder layers the way this class needs (``model.layers``)."""
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
         inner = getattr(base, "model", None)
         return inner is not None and hasattr(inner, "layers") and hasattr(inner.config, "num_hidden_layers")
@@ -347,6 +360,7 @@ class TopStack:
         self._saved = None
 
     def inputs(self, batch: list[Example]):
+        """The cached hidden states of a batch, zero-padded to its longest example: tensor [B, S, hidden]."""
         import torch
 
         B, S = len(batch), max(len(e.ids) for e in batch)
@@ -671,6 +685,8 @@ def check_runtime_prompts(bundle_dir: Path, data: ExampleSet, task, docs: Sequen
 
 @dataclass
 class FinetuneResult:
+    """What :func:`finetune` made: the bundle folder, its manifest, the training report and where it was written."""
+
     bundle: Path
     manifest: Any
     report: dict[str, Any]

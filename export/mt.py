@@ -8,7 +8,7 @@
    and checks it against the original tokenizer, and writes ``facts.json``.
 2. Back here: MatMul weights are quantized with onnxruntime's ``MatMulNBitsQuantizer`` (4 bits by
    default, symmetric, block 32), ``mt_config.json`` is written from the facts, the bundle is
-   smoke-tested with the runtime's own decoder (:class:`appliance.translate_mt.Seq2SeqTranslator`),
+   smoke-tested with the runtime's own decoder (:class:`appliance.translate.seq2seq.Seq2SeqTranslator`),
    and ``manifest.json`` is written last (every file hashed).
 
 All of it happens in a work folder beside ``OUT`` that is renamed into place at the end.
@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Literal
 
 from appliance.bundle import BuilderInfo, BundleManifest, SourceInfo, TokenFacts, scan_files, write_manifest
-from appliance.translate_mt import MT_CONFIG_NAME, MtConfig, iso_languages
+from appliance.translate.seq2seq import MT_CONFIG_NAME, MtConfig, iso_languages
 
 from . import ExportError
 from .mt_env import ensure_mt_venv, installed_versions, run_worker
@@ -100,6 +100,13 @@ def _copy_onnx(src: Path, dst: Path) -> None:
 
 def mt_config_from_facts(facts: dict, *, source_languages: list[str] | None = None,
                          target_languages: list[str] | None = None) -> MtConfig:
+    """``mt_config.json`` from the worker's ``facts.json`` (special ids, language tokens, limits).
+
+    ``source_languages`` / ``target_languages`` override or restrict the model's own codes. The
+    encoder limit is ``max_position_embeddings`` capped at 1024 (512 when not stated). Raises
+    :class:`ExportError` when a language token is missing from the converted tokenizer or the model
+    states no ``decoder_start_token_id``.
+    """
     langs = facts["languages"]
     eos = facts["eos_token_id"]
     eos_ids = [int(e) for e in (eos if isinstance(eos, list) else [eos])]
@@ -154,7 +161,15 @@ def export_mt(
     venv: Path | None = None,
     overwrite: bool = False,
 ) -> BundleManifest:
-    """Export a local HF seq2seq folder to a translator bundle at ``out``; returns its manifest."""
+    """Export a local HF seq2seq folder to a translator bundle at ``out``; returns its manifest.
+
+    Runs optimum in the MT environment (created on first use: needs the package index), quantizes the
+    MatMul weights (``int4`` / ``int8``, ``block_size`` weights per scale; ``fp32`` copies them), writes
+    ``mt_config.json`` and the manifest (languages as ISO 639-1 codes where the language table knows
+    them), smoke-tests with the runtime's decoder, and renames the work folder to ``out``. Raises
+    :class:`ExportError` (not a model folder, ``out`` exists without ``overwrite``, tokenizer mismatch,
+    missing ONNX files, worker failure).
+    """
     source, out = Path(source), Path(out)
     if not (source / "config.json").is_file():
         raise ExportError(f"{source}: not a Hugging Face model folder (no config.json)")
@@ -240,7 +255,7 @@ def export_mt(
 
 def _smoke(bundle: Path, cfg: MtConfig, text: str) -> None:
     """The runtime decoder must load the bundle (hashes verified) and produce some output."""
-    from appliance.translate_mt import Seq2SeqTranslator
+    from appliance.translate.seq2seq import Seq2SeqTranslator
 
     tr = Seq2SeqTranslator(bundle, verify=True)
     src = cfg.source_languages[0] if cfg.source_languages else "en"

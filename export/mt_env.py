@@ -45,6 +45,7 @@ WORKER = Path(__file__).with_name("mt_worker.py")
 
 
 def mt_venv_dir() -> Path:
+    """Where the MT environment lives: ``$APPLIANCE_MT_VENV``, else ``$XDG_CACHE_HOME/appliance/mt-venv``."""
     env = os.environ.get("APPLIANCE_MT_VENV")
     if env:
         return Path(env).expanduser()
@@ -65,6 +66,7 @@ def _wanted_stamp() -> dict:
 
 
 def venv_is_ready(venv: Path | None = None) -> bool:
+    """Whether the environment exists with a stamp matching today's requirements and Python version."""
     venv = venv or mt_venv_dir()
     stamp = venv / STAMP_NAME
     if not stamp.is_file() or not _python(venv).exists():
@@ -96,7 +98,11 @@ def _run(cmd: Sequence[str], *, log, timeout: float | None = None) -> None:
 
 
 def ensure_mt_venv(venv: Path | None = None, *, log=None, timeout: float = 1800) -> Path:
-    """Create (once) and return the MT environment's folder. Needs PyPI the first time."""
+    """Create (once) and return the MT environment's folder. Needs PyPI the first time.
+
+    Serialised with a file lock beside the folder; an outdated or incomplete folder is removed and made
+    again. ``timeout``: seconds per pip command. Raises :class:`ExportError` when a command fails.
+    """
     venv = Path(venv or mt_venv_dir())
     log = log or (lambda msg: print(msg, file=sys.stderr))
     if venv_is_ready(venv):
@@ -131,6 +137,7 @@ def _freeze(py: Path) -> dict[str, str]:
 
 
 def installed_versions(venv: Path | None = None) -> dict[str, str]:
+    """``package -> version`` (lower-case names) recorded in the environment's stamp; {} when unknown."""
     venv = venv or mt_venv_dir()
     try:
         return json.loads((venv / STAMP_NAME).read_text()).get("installed", {})
@@ -139,6 +146,7 @@ def installed_versions(venv: Path | None = None) -> dict[str, str]:
 
 
 def worker_env() -> dict[str, str]:
+    """The worker's environment: this one without PYTHON*/VIRTUAL_ENV variables, offline, no telemetry."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
     env.update(
         {
@@ -154,7 +162,10 @@ def worker_env() -> dict[str, str]:
 
 
 def run_worker(args: Sequence[str], *, venv: Path | None = None, log=None, timeout: float = 3600) -> str:
-    """Run ``export/mt_worker.py ARGS`` with the MT environment's Python; returns its stdout."""
+    """Run ``export/mt_worker.py ARGS`` with the MT environment's Python; returns its stdout.
+
+    ``timeout`` in seconds. Raises :class:`ExportError` with the output's tail when the worker fails.
+    """
     venv = ensure_mt_venv(venv, log=log)
     cmd = [str(_python(venv)), str(WORKER), *map(str, args)]
     proc = subprocess.run(cmd, check=False, capture_output=True, text=True, env=worker_env(), timeout=timeout)

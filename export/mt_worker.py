@@ -120,6 +120,7 @@ def _fast_tokenizer_json(tok, out: Path) -> None:
 
 
 def convert_tokenizer(tok, out: Path) -> str:
+    """Write ``out`` (tokenizer.json) for a transformers tokenizer; returns the method used."""
     name = type(tok).__name__
     if name.startswith("MarianTokenizer"):
         _marian_tokenizer_json(tok, out)
@@ -134,6 +135,10 @@ def _reference_ids(tok, text: str) -> list[int]:
 
 
 def check_tokenizer(tok, path: Path, texts: list[str]) -> dict:
+    """Compare the converted tokenizer with the original on ``texts`` (ids, and decoding of the same ids).
+
+    Returns ``{"checked": N, "mismatches": [...]}`` (the first 40 ids of each differing encoding).
+    """
     from tokenizers import Tokenizer
 
     fast = Tokenizer.from_file(str(path))
@@ -183,6 +188,10 @@ def _languages(tok, config) -> dict:
 
 
 def cmd_export(args) -> None:
+    """``export SRC OUT``: optimum's seq2seq ONNX export, tokenizer.json and facts.json into OUT.
+
+    Exits with an error for a model that is not encoder-decoder; prints one JSON line when done.
+    """
     import transformers
     from optimum.exporters.onnx import main_export
     from transformers import AutoConfig, AutoTokenizer, GenerationConfig
@@ -266,6 +275,7 @@ def _version(dist: str) -> str | None:
 
 
 def cmd_greedy(args) -> None:
+    """``greedy SRC --texts-json FILE``: transformers' greedy translations of each item, as one JSON line."""
     import torch
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
@@ -334,6 +344,7 @@ def _train_spm(text: str, prefix: Path, vocab_size: int) -> None:
 
 
 def cmd_make_tiny_marian(args) -> None:
+    """``make-tiny-marian OUT``: a tiny Marian en->de model trained on :data:`TINY_PAIRS` (one JSON line out)."""
     import sentencepiece as spm
     import torch
     from transformers import GenerationConfig, MarianConfig, MarianMTModel, MarianTokenizer
@@ -461,6 +472,7 @@ def cmd_make_tiny_nllb(args) -> None:
 
 
 def main(argv=None) -> None:
+    """The worker's command line (see the module docstring for the commands)."""
     p = argparse.ArgumentParser(prog="mt_worker")
     sub = p.add_subparsers(dest="cmd", required=True)
     e = sub.add_parser("export")

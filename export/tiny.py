@@ -6,29 +6,23 @@ that ``export_bundle`` and the genai builder treat exactly like a downloaded mod
 ByteLevel BPE trained in-process with ``tokenizers`` on a small built-in clinical text, so every byte is
 encodable and JSON punctuation has its own tokens (guided JSON generation works).
 
-Architectures are a registry: another module adds one with ``register_tiny('gemma3', TinySpec(...))``.
+The recipes (:class:`TinySpec`) belong to the architecture records (``export/arch/<name>.py``, field
+``tiny``); :func:`export.arch.tiny_recipes` lists them all.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
 
 from . import ExportError
+from .arch import tiny_recipes
+from .arch.record import CHATML_BOS_TEMPLATE, CHATML_TEMPLATE, TinySpec
+
+__all__ = ["CHATML_BOS_TEMPLATE", "CHATML_TEMPLATE", "SPECIAL_TOKENS", "TinySpec", "build_tiny_checkpoint",
+           "train_bpe_tokenizer"]
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-
-CHATML_TEMPLATE = (
-    "{% for message in messages %}"
-    "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
-)
-
-# Llama-3-style: the template itself begins with the BOS token.
-CHATML_BOS_TEMPLATE = "{{ bos_token }}" + CHATML_TEMPLATE
 
 _CORPUS = """\
 The patient reports pain in the lower back and fatigue for two weeks. No fever, no cough.
@@ -45,7 +39,8 @@ system user assistant You are a careful clinical assistant. Return only JSON.
 
 
 def train_bpe_tokenizer(vocab_size: int = 800, special_tokens: list[str] | None = None):
-    """A ByteLevel BPE ``tokenizers.Tokenizer`` trained on the built-in corpus (deterministic)."""
+    """A ByteLevel BPE ``tokenizers.Tokenizer`` of at most ``vocab_size`` tokens trained on the built-in
+    corpus (deterministic), with ``special_tokens`` (default :data:`SPECIAL_TOKENS`) first."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
     specials = list(special_tokens or SPECIAL_TOKENS)
@@ -65,91 +60,16 @@ def train_bpe_tokenizer(vocab_size: int = 800, special_tokens: list[str] | None 
     return tok
 
 
-@dataclass(frozen=True)
-class TinySpec:
-    """How to build one tiny architecture.
-
-    ``make_config(vocab_size, ids)`` returns a transformers config; ``ids`` maps each special token
-    (and 'bos'/'eos'/'pad') to its id. ``model_class`` is the transformers class name to instantiate.
-    """
-
-    make_config: Callable[[int, dict[str, int]], Any]
-    model_class: str
-    chat_template: str = CHATML_TEMPLATE
-    bos_token: str | None = None
-    eos_token: str = "<|im_end|>"
-    pad_token: str = "<|endoftext|>"
-    extra_special_tokens: list[str] = field(default_factory=list)
-    vocab_size: int = 800
-
-
-def _qwen2_config(vocab: int, ids: dict[str, int]):
-    from transformers import Qwen2Config
-
-    return Qwen2Config(
-        vocab_size=vocab,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=4096,
-        tie_word_embeddings=True,
-        bos_token_id=ids["<|endoftext|>"],
-        eos_token_id=[ids["<|im_end|>"], ids["<|endoftext|>"]],
-        pad_token_id=ids["<|endoftext|>"],
-        architectures=["Qwen2ForCausalLM"],
-    )
-
-
-def _llama_config(vocab: int, ids: dict[str, int]):
-    from transformers import LlamaConfig
-
-    return LlamaConfig(
-        vocab_size=vocab,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        head_dim=16,
-        max_position_embeddings=4096,
-        tie_word_embeddings=False,
-        bos_token_id=ids["bos"],
-        eos_token_id=[ids["<|im_end|>"], ids["<|endoftext|>"]],
-        pad_token_id=ids["<|endoftext|>"],
-        architectures=["LlamaForCausalLM"],
-    )
-
-
-TINY_ARCHS: dict[str, TinySpec] = {
-    "qwen2": TinySpec(make_config=_qwen2_config, model_class="Qwen2ForCausalLM"),
-    "llama": TinySpec(
-        make_config=_llama_config,
-        model_class="LlamaForCausalLM",
-        chat_template=CHATML_BOS_TEMPLATE,
-        bos_token="<|begin_of_text|>",
-        extra_special_tokens=["<|begin_of_text|>"],
-    ),
-}
-
-
-def register_tiny(arch: str, spec: TinySpec) -> None:
-    """Add (or replace) a tiny architecture, e.g. from ``export/arch/gemma3.py``."""
-    TINY_ARCHS[arch] = spec
-
-
 def build_tiny_checkpoint(arch: str, out: Path, seed: int = 0) -> Path:
-    """Write a tiny random HF checkpoint of ``arch`` into ``out`` (created) and return ``out``."""
-    # Architecture modules may register more tiny specs on import (best effort: they are optional).
-    if arch not in TINY_ARCHS:
-        try:
-            from . import arch as _arch_pkg  # noqa: F401
-        except ImportError:
-            pass
-    if arch not in TINY_ARCHS:
-        raise ExportError(f"no tiny checkpoint recipe for architecture '{arch}' (known: {', '.join(sorted(TINY_ARCHS))})")
-    spec = TINY_ARCHS[arch]
+    """Write a tiny random HF checkpoint of recipe ``arch`` into ``out`` (created) and return ``out``.
+
+    ``seed`` seeds torch's weight initialisation (the tokenizer is deterministic). Raises
+    :class:`ExportError` for a recipe name no architecture record defines.
+    """
+    recipes = tiny_recipes()
+    if arch not in recipes:
+        raise ExportError(f"no tiny checkpoint recipe for architecture '{arch}' (known: {', '.join(sorted(recipes))})")
+    spec = recipes[arch]
 
     import torch
     import transformers

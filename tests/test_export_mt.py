@@ -3,7 +3,7 @@
 A tiny Marian model (real sentencepiece models, shared vocab, briefly trained on five sentence pairs
 so greedy decoding produces real sentences) is built in the MT environment, exported through
 ``appliance-export mt`` (INT4) and ``export_mt`` (fp32), and decoded by
-``appliance.translate_mt.Seq2SeqTranslator`` (onnxruntime + tokenizers + numpy only).
+``appliance.translate.seq2seq.Seq2SeqTranslator`` (onnxruntime + tokenizers + numpy only).
 
 The first run creates the MT environment (about 1.5 min with PyPI reachable); later runs reuse it.
 """
@@ -128,7 +128,7 @@ def test_int4_bundle_translates(int4_bundle, tiny_marian):
 
 
 def test_fp32_bundle_matches_transformers_greedy(fp32_bundle, tiny_marian, mt_venv, tmp_path):
-    from appliance.translate_mt import Seq2SeqTranslator
+    from appliance.translate.seq2seq import Seq2SeqTranslator
 
     src, pairs = tiny_marian
     texts = [p[0] for p in pairs] + [
@@ -150,7 +150,7 @@ def test_fp32_bundle_matches_transformers_greedy(fp32_bundle, tiny_marian, mt_ve
 def test_tampered_bundle_is_refused(int4_bundle, tmp_path):
     import shutil
 
-    from appliance.translate_mt import Seq2SeqTranslator
+    from appliance.translate.seq2seq import Seq2SeqTranslator
 
     copy = tmp_path / "copy"
     shutil.copytree(int4_bundle, copy)
@@ -206,7 +206,7 @@ def test_nllb_int4_translates_both_directions_with_iso_codes(tiny_nllb, tmp_path
 
 
 def test_nllb_fp32_matches_transformers_greedy(tiny_nllb, mt_venv, tmp_path):
-    from appliance.translate_mt import Seq2SeqTranslator
+    from appliance.translate.seq2seq import Seq2SeqTranslator
     from export.mt import export_mt
 
     src, pairs = tiny_nllb

@@ -124,3 +124,84 @@ def test_llm_translator_generates_within_its_budget(tiny_translator):
     assert isinstance(out.text, str) and out.chunks == 1
     # Output is bounded by twice the source budget per chunk, so a noisy model cannot run away.
     assert tr.model.count_tokens(out.text) <= 2 * tr.max_length
+
+
+# --------------------------------------------------------------------------------------------------
+# The translator registry: a bundle's manifest kind picks the module that loads it.
+
+
+def _translator_bundle(folder, *, kind: str = "seq2seq", role: str = "translator"):
+    """A folder with only a manifest (no model files): enough for the registry's dispatch."""
+    from appliance.bundle import BuilderInfo, BundleManifest, SourceInfo, TokenFacts, write_manifest
+
+    folder.mkdir()
+    manifest = BundleManifest(
+        name="fake", role=role, kind="seq2seq", architecture="MarianMTModel",
+        source=SourceInfo(id="fake/fake", format="hf", sha256="0" * 64), precision="int4",
+        execution_provider="cpu", builder=BuilderInfo(), context_length=16, tokens=TokenFacts(add_bos=False),
+        files=[],
+    )
+    write_manifest(folder, manifest)
+    if kind != "seq2seq":
+        import json
+
+        path = folder / "manifest.json"
+        path.write_text(json.dumps(json.loads(path.read_text()) | {"kind": kind}))
+    return folder
+
+
+def test_translator_kinds_are_manifest_kinds():
+    from typing import get_args
+
+    from appliance.bundle import BundleKind
+    from appliance.translate import TRANSLATOR_KINDS
+
+    assert set(TRANSLATOR_KINDS) <= set(get_args(BundleKind))
+    assert set(TRANSLATOR_KINDS) == {"decoder", "seq2seq"}
+
+
+def test_unknown_translator_kind_is_a_clear_bundle_error(tmp_path, monkeypatch):
+    from appliance.errors import BundleError
+    from appliance.translate import TRANSLATOR_KINDS, load_translator
+
+    # A kind the manifest model does not know: refused while reading the manifest, naming the field.
+    with pytest.raises(BundleError, match="kind"):
+        load_translator(_translator_bundle(tmp_path / "foo", kind="foo"))
+    # A manifest kind with no registered loader: refused by the registry, naming the kind and the known ones.
+    monkeypatch.delitem(TRANSLATOR_KINDS, "seq2seq")
+    with pytest.raises(BundleError, match=r"kind 'seq2seq'.*known kinds: decoder"):
+        load_translator(_translator_bundle(tmp_path / "s2s"))
+
+
+def test_registered_kind_is_dispatched(tmp_path, monkeypatch):
+    from appliance.errors import BundleError
+    from appliance.translate import TRANSLATOR_KINDS, load_translator
+
+    calls = []
+
+    def fake_loader(bundle_dir, *, verify=True, threads=0, max_context=4096):
+        calls.append((bundle_dir, verify, threads, max_context))
+        return "loaded"
+
+    monkeypatch.setitem(TRANSLATOR_KINDS, "seq2seq", fake_loader)
+    folder = _translator_bundle(tmp_path / "s2s")
+    assert load_translator(folder, verify=False, threads=3, max_context=512) == "loaded"
+    assert calls == [(folder, False, 3, 512)]
+    with pytest.raises(BundleError, match="not 'translator'"):
+        load_translator(_translator_bundle(tmp_path / "ext", role="extractor"))
+
+
+def test_translator_modules_do_not_import_each_other():
+    """interface <- llm, seq2seq <- registry <- package: no cycle (the old translate.py <-> translate_mt.py)."""
+    import ast
+    from pathlib import Path
+
+    import appliance.translate as pkg
+
+    folder = Path(pkg.__file__).parent
+    for name in ("interface", "llm", "seq2seq"):
+        tree = ast.parse((folder / f"{name}.py").read_text(encoding="utf-8"))
+        imported = {(n.level, n.module) for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        siblings = {m for level, m in imported if level == 1}
+        assert siblings <= {"interface"}, (name, siblings)
+        assert (1, None) not in imported, name  # not the package itself

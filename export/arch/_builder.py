@@ -5,12 +5,14 @@ The builder lives in ``onnxruntime_genai.models``; its package ``__init__`` puts
 ``builder_config``, ``quantization``). Everything here goes through the module object that
 ``builder.py`` itself uses, so a patched class is the class the builder dispatches to.
 
-Nothing in site-packages is edited. :func:`install` patches the *loaded* builder module:
+Nothing in site-packages is edited. :func:`install` patches the *loaded* builder module from the
+architecture records (:mod:`export.arch.registry`):
 
-* ``Gemma3Model`` becomes :class:`export.arch.gemma3.ApplianceGemma3Model` (transformers-5 RoPE
-  config, exact embedding scale, sliding-window cache slack in ``genai_config.json``);
+* each record's ``class_patches`` replace builder globals: ``Gemma3Model`` becomes
+  ``ApplianceGemma3Model`` (:mod:`export.arch.gemma3`: transformers-5 RoPE config, exact embedding
+  scale, sliding-window cache slack in ``genai_config.json``);
 * ``create_model`` is wrapped so that architectures the builder does not know (``CohereForCausalLM``)
-  dispatch to a class registered with :func:`register_architecture`.
+  dispatch to their record's ``builder_class``.
 
 Both work whether the builder is called in-process (:func:`run_builder`) or as a command
 (``python -m export.arch.builder ...``, the same arguments as ``python -m onnxruntime_genai.models.builder``).
@@ -21,18 +23,16 @@ from __future__ import annotations
 import functools
 import importlib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from . import registry
+
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-# architecture name (config.architectures[0]) -> factory(builder_module) -> Model subclass
-_ARCH_FACTORIES: dict[str, Callable[[ModuleType], type]] = {}
-# original builder names -> factory(builder_module, original_class) -> replacement class
-_CLASS_PATCHES: dict[str, Callable[[ModuleType, type], type]] = {}
 _INSTALLED: dict[str, Any] = {}
 _SENTINEL_ARCH = "LlamaForCausalLM"
 
@@ -42,34 +42,22 @@ def builder_module() -> ModuleType:
     return importlib.import_module("onnxruntime_genai.models.builder")
 
 
-def register_architecture(arch: str, factory: Callable[[ModuleType], type]) -> None:
-    """Teach the builder a new ``config.architectures[0]``: ``factory(builder)`` returns the Model class."""
-    _ARCH_FACTORIES[arch] = factory
-    _INSTALLED.pop("classes", None)
-
-
-def register_class_patch(name: str, factory: Callable[[ModuleType, type], type]) -> None:
-    """Replace builder global ``name`` (e.g. ``Gemma3Model``) with ``factory(builder, original)``."""
-    _CLASS_PATCHES[name] = factory
-
-
-def supported_extra_architectures() -> list[str]:
-    return sorted(_ARCH_FACTORIES)
-
-
 def _classes(b: ModuleType) -> dict[str, type]:
+    """Added builder classes by ``config.architectures[0]``, made once per process."""
     if "classes" not in _INSTALLED:
-        _INSTALLED["classes"] = {arch: f(b) for arch, f in _ARCH_FACTORIES.items()}
+        _INSTALLED["classes"] = {arch: f(b) for arch, f in registry.builder_classes().items()}
     return _INSTALLED["classes"]
 
 
 def install() -> ModuleType:
-    """Patch the loaded builder module once (idempotent) and return it."""
-    _load_arch_modules()
+    """Patch the loaded builder module once per process (idempotent) and return it.
+
+    Reads the architecture records at the first call; a record added later is not applied in this process.
+    """
     b = builder_module()
     if getattr(b, "_appliance_patched", False):
         return b
-    for name, factory in _CLASS_PATCHES.items():
+    for name, factory in registry.class_patches().items():
         original = getattr(b, name)
         setattr(b, name, factory(b, original))
     original_create = b.create_model
@@ -111,12 +99,8 @@ def install() -> ModuleType:
     return b
 
 
-def _load_arch_modules() -> None:
-    # Importing the package registers its architectures (gemma3, cohere).
-    importlib.import_module("export.arch")
-
-
 def options_to_list(options: Mapping[str, Any] | None) -> list[str]:
+    """Builder ``--extra_options`` as ``['key=value', ...]`` (booleans as ``true`` / ``false``)."""
     out = []
     for k, v in (options or {}).items():
         if isinstance(v, bool):
@@ -134,7 +118,11 @@ def run_builder(
     cache_dir: str | os.PathLike[str] | None = None,
     extra_options: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Run the (patched) builder in-process on a local Hugging Face folder; returns ``output``."""
+    """Run the (patched) builder in-process on a local Hugging Face folder; returns ``output``.
+
+    ``precision``: int4 / int8 / fp16 / fp32; ``execution_provider``: cpu / cuda / dml; ``cache_dir``
+    defaults to ``output/.builder-cache``. Exceptions are the builder's own.
+    """
     b = install()
     source, output = str(source), str(output)
     cache = str(cache_dir) if cache_dir is not None else os.path.join(output, ".builder-cache")

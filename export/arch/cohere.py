@@ -28,18 +28,16 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-import torch
+from .record import CHATML_TEMPLATE, Architecture, TinySpec
 
-ARCHITECTURE = "CohereForCausalLM"
+HF_ARCHITECTURE = "CohereForCausalLM"
 GENAI_MODEL_TYPE = "llama"
 
 
-def token_facts(config: Any) -> dict[str, Any]:
-    """Cohere's chat template begins with ``<BOS_TOKEN>`` itself; nothing to add at run time."""
-    return {}
-
-
 def make_class(b: ModuleType) -> type:
+    """A builder ``Model`` for Cohere, built on builder module ``b``'s ``PhiModel`` (see the module docstring)."""
+    import torch
+
     PhiModel = b.PhiModel
 
     class CohereModel(PhiModel):
@@ -126,10 +124,10 @@ def make_class(b: ModuleType) -> type:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Tiny checkpoint recipe (registered with export.tiny by export/arch/__init__.py)
+# Tiny checkpoint recipes
 
 
-def tiny_config(vocab: int, ids: dict[str, int], *, use_qk_norm: bool = True):
+def tiny_config(vocab: int, ids: dict[str, int], *, use_qk_norm: bool = True) -> Any:
     """Cohere with qk-norm on (exercises the per-head LayerNorm) and a non-trivial logit_scale."""
     from transformers import CohereConfig
 
@@ -152,6 +150,26 @@ def tiny_config(vocab: int, ids: dict[str, int], *, use_qk_norm: bool = True):
     )
 
 
-def tiny_config_no_qk_norm(vocab: int, ids: dict[str, int]):
+def tiny_config_no_qk_norm(vocab: int, ids: dict[str, int]) -> Any:
     """Aya-expanse / Command-R shape: no qk-norm."""
     return tiny_config(vocab, ids, use_qk_norm=False)
+
+
+def _tiny(make_config) -> TinySpec:
+    # Cohere's chat template begins with <BOS_TOKEN> itself: nothing to add at run time.
+    return TinySpec(
+        make_config=make_config,
+        model_class="CohereForCausalLM",
+        chat_template="{{ bos_token }}" + CHATML_TEMPLATE,
+        bos_token="<BOS_TOKEN>",
+        extra_special_tokens=["<BOS_TOKEN>"],
+    )
+
+
+ARCHITECTURE = Architecture(
+    name="cohere",
+    hf_architectures=(HF_ARCHITECTURE,),
+    model_types=("cohere",),
+    builder_class=make_class,
+    tiny={"cohere": _tiny(tiny_config), "cohere-noqk": _tiny(tiny_config_no_qk_norm)},
+)

@@ -14,7 +14,7 @@ What breaks, and how each fix works:
 2. **Embedding scale**: the builder rounds ``sqrt(hidden_size)`` to two decimals (33.94 for the 1B
    model's 1152); transformers multiplies by the exact value. We use the exact value.
 3. **``<bos>``**: genai's tokenizer does not add Gemma's ``<bos>``; without it the model produces
-   garbage. Not fixable in the graph: :func:`token_facts` reports ``add_bos=True`` for the manifest
+   garbage. Not fixable in the graph: the record's ``token_facts`` say ``add_bos=True`` for the manifest
    and the runtime prepends it (exactly one: a chat template that already renders ``bos_token``
    must not get a second one).
 4. **Sliding window**: sliding layers get a window-sized KV buffer. ``search.max_length`` must be at
@@ -31,14 +31,14 @@ import math
 from types import ModuleType
 from typing import Any
 
+from .record import CHATML_TEMPLATE, Architecture, TinySpec
+
 # Positions kept beyond the sliding window, so a reusable prompt prefix survives a document (and
 # its answer) of up to this many tokens appended after it. 4096 covers a long transcript plus the
 # JSON answer; it costs slack*kv_heads*head_dim*2 values per sliding layer (4 MiB/layer fp32 for
 # Gemma-3-1B), far less than the full-attention layers' max_length caches.
 DEFAULT_CACHE_SLACK = 4096
 SLACK_OPTION = "window_cache_slack"
-ARCHITECTURES = ("Gemma3ForCausalLM", "Gemma3ForConditionalGeneration")
-MODEL_TYPES = ("gemma3_text", "gemma3")
 
 
 def _nested(rp: Any) -> bool:
@@ -76,13 +76,8 @@ def normalise_rope_config(config: Any) -> dict | None:
     return local_entry
 
 
-def token_facts(config: Any) -> dict[str, Any]:
-    """Manifest ``TokenFacts`` overrides for Gemma 3: the runtime must prepend ``<bos>``."""
-    return {"add_bos": True}
-
-
 def make_class(b: ModuleType, original: type) -> type:
-    """Subclass of the builder's ``Gemma3Model`` with the fixes above."""
+    """Subclass of the builder's ``Gemma3Model`` (``original``, from builder module ``b``) with the fixes above."""
     Model = b.Model
 
     class ApplianceGemma3Model(original):
@@ -138,13 +133,13 @@ def make_class(b: ModuleType, original: type) -> type:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Tiny checkpoint recipe (registered with export.tiny by export/arch/__init__.py)
+# Tiny checkpoint recipe
 
 TINY_BOS = "<bos>"
 TINY_SLIDING_WINDOW = 16
 
 
-def tiny_config(vocab: int, ids: dict[str, int]):
+def tiny_config(vocab: int, ids: dict[str, int]) -> Any:
     """Gemma 3 text model, hidden 48 (so sqrt(hidden) is irrational), one sliding + one global layer."""
     from transformers import Gemma3TextConfig
 
@@ -170,3 +165,24 @@ def tiny_config(vocab: int, ids: dict[str, int]):
         pad_token_id=ids["<|endoftext|>"],
         architectures=["Gemma3ForCausalLM"],
     )
+
+
+ARCHITECTURE = Architecture(
+    name="gemma3",
+    hf_architectures=("Gemma3ForCausalLM", "Gemma3ForConditionalGeneration"),
+    model_types=("gemma3_text", "gemma3"),
+    class_patches={"Gemma3Model": make_class},
+    needs_bos=True,
+    token_facts={"add_bos": True},
+    tiny={
+        "gemma3": TinySpec(
+            make_config=tiny_config,
+            model_class="Gemma3ForCausalLM",
+            # Like the real Gemma template, BOS is *not* written by the template here: the runtime
+            # prepends it because the manifest says add_bos=True.
+            chat_template=CHATML_TEMPLATE,
+            bos_token=TINY_BOS,
+            extra_special_tokens=[TINY_BOS],
+        ),
+    },
+)

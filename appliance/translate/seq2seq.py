@@ -20,7 +20,6 @@ No torch and no transformers: this module is part of the runtime.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from pathlib import Path
@@ -29,42 +28,14 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .bundle import read_manifest, verify_bundle
-from .errors import BundleError
-from .threads import inference_threads
+from ..bundle import read_manifest, verify_bundle
+from ..errors import BundleError
+from ..language import LANGUAGES, mt_codes
+from ..threads import inference_threads
+from ..windows import split_windows
+from .interface import TARGET_LANGUAGE, TranslationOutput, Translator
 
 MT_CONFIG_NAME = "mt_config.json"
-
-# ISO 639-1 codes (what the language detector reports) -> codes translation models use, in order of
-# preference. The first candidate the model knows is taken; an exact match always wins.
-LANGUAGE_ALIASES: dict[str, tuple[str, ...]] = {
-    "en": ("eng_Latn", "eng", "en_XX"),
-    "fa": ("pes_Arab", "fas", "pes", "prs_Arab", "fa_IR"),
-    "nl": ("nld_Latn", "nld", "nl_XX"),
-    "it": ("ita_Latn", "ita", "it_IT"),
-    "de": ("deu_Latn", "deu", "de_DE"),
-    "fr": ("fra_Latn", "fra", "fr_XX"),
-    "es": ("spa_Latn", "spa", "es_XX"),
-    "pt": ("por_Latn", "por", "pt_XX"),
-    "ar": ("arb_Arab", "ara", "ar_AR"),
-    "tr": ("tur_Latn", "tur", "tr_TR"),
-    "ru": ("rus_Cyrl", "rus", "ru_RU"),
-    "uk": ("ukr_Cyrl", "ukr", "uk_UA"),
-    "pl": ("pol_Latn", "pol", "pl_PL"),
-    "ro": ("ron_Latn", "ron", "ro_RO"),
-    "sv": ("swe_Latn", "swe", "sv_SE"),
-    "da": ("dan_Latn", "dan"),
-    "nb": ("nob_Latn", "nob"),
-    "fi": ("fin_Latn", "fin", "fi_FI"),
-    "el": ("ell_Grek", "ell"),
-    "he": ("heb_Hebr", "heb", "he_IL"),
-    "hi": ("hin_Deva", "hin", "hi_IN"),
-    "ur": ("urd_Arab", "urd", "ur_PK"),
-    "ps": ("pbt_Arab", "pus"),
-    "zh": ("zho_Hans", "zho", "zh_CN"),
-    "ja": ("jpn_Jpan", "jpn", "ja_XX"),
-    "ko": ("kor_Hang", "kor", "ko_KR"),
-}
 
 
 class MtConfig(BaseModel):
@@ -99,6 +70,7 @@ class MtConfig(BaseModel):
 
 
 def read_mt_config(folder: Path) -> MtConfig:
+    """Read and validate ``folder/mt_config.json``; raises :class:`BundleError` naming the file and field."""
     path = Path(folder) / MT_CONFIG_NAME
     try:
         return MtConfig.model_validate_json(path.read_text(encoding="utf-8"))
@@ -111,29 +83,39 @@ def read_mt_config(folder: Path) -> MtConfig:
 
 
 def resolve_language(code: str, known: list[str]) -> str | None:
-    """The model's code for ``code`` (exact, else an ISO 639-1 alias the model knows); None if none."""
+    """The model's code for ``code``: ``code`` itself when the model lists it, else the first of its MT
+    codes (:func:`appliance.language.mt_codes`, e.g. ``'fa'`` -> ``'pes_Arab'``) the model lists; None if
+    none. With ``known`` empty (the model states no languages) ``code`` is taken as is."""
     if not known:
         return code
     if code in known:
         return code
-    for cand in LANGUAGE_ALIASES.get(code.lower(), ()):
+    for cand in mt_codes(code):
         if cand in known:
             return cand
     return None
 
 
 def iso_languages(codes: list[str]) -> list[str]:
-    """The ISO 639-1 codes (detector codes) a model's language codes cover, then the unmapped codes."""
-    out = []
-    for iso, cands in LANGUAGE_ALIASES.items():
-        if iso in codes or any(c in codes for c in cands):
-            out.append(iso)
-    covered = {c for iso in out for c in (iso, *LANGUAGE_ALIASES[iso])}
+    """The ISO 639-1 codes (detector codes) a model's language codes cover, in the order of
+    :data:`appliance.language.LANGUAGES`, then the model codes no table entry covers, in their order.
+
+    ``['deu_Latn', 'eng_Latn', 'xyz_Latn']`` -> ``['en', 'de', 'xyz_Latn']``. What export writes to a
+    seq2seq bundle's ``manifest.languages``.
+    """
+    out = [lang.code for lang in LANGUAGES if lang.code in codes or any(c in codes for c in lang.mt_codes)]
+    covered = {c for iso in out for c in (iso, *mt_codes(iso))}
     return out + [c for c in codes if c not in covered]
 
 
 class Seq2SeqTranslator:
-    """A loaded seq2seq bundle. ``translate`` is thread-safe (one decode at a time)."""
+    """A loaded ``kind='seq2seq'`` bundle: three onnxruntime sessions, its tokenizer and :class:`MtConfig`.
+
+    ``translate`` is thread-safe (one decode at a time). Language arguments are the model's own codes
+    or ISO 639-1 codes resolved through :func:`resolve_language`. Loading raises :class:`BundleError`
+    for a bundle that fails verification (``verify``: every file's sha256), is not ``seq2seq``, or has
+    an invalid ``mt_config.json``. ``threads``: onnxruntime intra-op threads, 0 = every CPU.
+    """
 
     def __init__(self, bundle_dir: Path, *, verify: bool = True, threads: int = 0) -> None:
         os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
@@ -181,9 +163,14 @@ class Seq2SeqTranslator:
     # -- token level ---------------------------------------------------------------------------------
 
     def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` alone (no language prefix, no eos)."""
         return len(self.tokenizer.encode(text, add_special_tokens=False).ids)
 
     def source_ids(self, text: str, src: str, tgt: str) -> list[int]:
+        """Encoder input: source-language prefix + target-language prefix + text + eos (per MtConfig).
+
+        Raises :class:`BundleError` when the bundle does not translate ``src`` -> ``tgt``.
+        """
         s, t = self._languages(src, tgt)
         cfg = self.config
         ids = list(cfg.source_prefix_ids.get(s, [])) + list(cfg.target_source_prefix_ids.get(t, []))
@@ -193,12 +180,18 @@ class Seq2SeqTranslator:
         return ids
 
     def start_ids(self, tgt: str) -> list[int]:
+        """Decoder's first input ids: the start token, then the forced target-language token if any (NLLB)."""
         t = resolve_language(tgt, self.config.target_languages)
         forced = self.config.target_forced_bos_ids.get(t) if t else None
         return [self.config.decoder_start_token_id] + ([forced] if forced is not None else [])
 
     def generate_ids(self, source_ids: list[int], start_ids: list[int], max_new_tokens: int | None = None) -> list[int]:
-        """Greedy decoding; returns the generated ids after ``start_ids`` (without the final eos)."""
+        """Greedy decoding; returns the generated ids after ``start_ids`` (without the final eos).
+
+        Stops at an eos token, at ``max_length - len(start_ids)`` tokens, or at ``max_new_tokens``
+        (default ``3 * len(source_ids) + 16``). Raises :class:`BundleError` for a source longer than
+        ``max_source_tokens``. Not locked: :meth:`translate_segment` holds the lock around it.
+        """
         cfg = self.config
         if len(source_ids) > cfg.max_source_tokens:
             raise BundleError(f"source has {len(source_ids)} tokens, more than this model's {cfg.max_source_tokens}")
@@ -241,22 +234,26 @@ class Seq2SeqTranslator:
         return generated
 
     def decode(self, ids: list[int]) -> str:
+        """Text of generated ids, special tokens dropped, stripped."""
         return self.tokenizer.decode(ids, skip_special_tokens=True).strip()
 
     # -- text level ----------------------------------------------------------------------------------
 
     def translate_segment(self, text: str, source_language: str, target_language: str,
                           max_new_tokens: int | None = None) -> str:
+        """Translate one piece of text that fits the encoder (one greedy decode, under the lock)."""
         src_ids = self.source_ids(text, source_language, target_language)
         with self._lock:
             ids = self.generate_ids(src_ids, self.start_ids(target_language), max_new_tokens)
         return self.decode(ids)
 
-    def translate(self, text: str, source_language: str, target_language: str = "en"):
-        """Translate line by line (speaker turns stay on their lines); over-long lines are split."""
-        from .translate import TranslationOutput
-        from .windows import split_windows
+    def translate(self, text: str, source_language: str, target_language: str = TARGET_LANGUAGE) -> TranslationOutput:
+        """Translate line by line (speaker turns stay on their lines); over-long lines are split.
 
+        A line over ``max_source_tokens - 4`` tokens is cut into windows translated separately and
+        joined with a space; blank lines are kept as they are. ``chunks`` counts the decodes. Raises
+        :class:`BundleError` before any work when the language pair is not translated.
+        """
         self._languages(source_language, target_language)  # fail early, before any work
         overhead = 4  # language tokens + eos
         budget = max(8, self.config.max_source_tokens - overhead)
@@ -271,8 +268,8 @@ class Seq2SeqTranslator:
         return TranslationOutput(text="\n".join(out_lines), chunks=chunks)
 
 
-def is_seq2seq_bundle(folder: Path) -> bool:
-    try:
-        return json.loads((Path(folder) / "manifest.json").read_text()).get("kind") == "seq2seq"
-    except (OSError, json.JSONDecodeError):
-        return False
+
+def load(bundle_dir: Path, *, verify: bool = True, threads: int = 0, max_context: int = 4096) -> Translator:
+    """Load a ``kind='seq2seq'`` translator bundle (``max_context`` does not apply: the encoder's
+    ``max_source_tokens`` bounds each piece). Raises :class:`BundleError`."""
+    return Seq2SeqTranslator(Path(bundle_dir), verify=verify, threads=threads)

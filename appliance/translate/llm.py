@@ -1,63 +1,27 @@
-"""The optional translation stage: per-language policy, then an LLM or seq2seq translator bundle.
+"""LLM translator: a decoder bundle (role ``translator``, kind ``decoder``) prompted to translate.
 
-Translation is a per-language choice, measured rather than assumed: it helped the Persian study and
-hurt a Dutch one. So the policy is configured per input language, and the translation is kept in
-the result for audit.
+The model (e.g. Aya-expanse-8B, exported with ``appliance-export build --role translator``) runs in
+onnxruntime-genai through :class:`appliance.inference.engine.LoadedModel`, the extractor's own runtime.
+The text is cut at line ends (speaker turns) into chunks that fit the context, each translated in one
+greedy generation.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
-import numpy as np
-
-from .bundle import read_manifest
-from .errors import BundleError
-from .inference.engine import LoadedModel, prefill
-from .language import language_name
-from .settings import TranslatePolicy
-from .windows import split_windows
-
-TARGET_LANGUAGE = "en"
-
-
-def policy_for(language: str | None, policies: dict[str, TranslatePolicy]) -> TranslatePolicy:
-    if language is None:
-        return "never"
-    return policies.get(language) or policies.get("*") or "never"
-
-
-def should_translate(language: str | None, policies: dict[str, TranslatePolicy], supported: list[str]) -> bool:
-    """'always' translates any non-English input; 'auto' only where the translator lists the language."""
-    if language is None or language == TARGET_LANGUAGE:
-        return False
-    policy = policy_for(language, policies)
-    if policy == "always":
-        return True
-    if policy == "auto":
-        return not supported or language in supported
-    return False
-
-
-@dataclass
-class TranslationOutput:
-    text: str
-    chunks: int
-
-
-class Translator(Protocol):
-    name: str
-    bundle_hash: str
-    languages: list[str]
-
-    def translate(self, text: str, source_language: str, target_language: str = TARGET_LANGUAGE) -> TranslationOutput:
-        ...
+from ..inference.engine import LoadedModel, prefill
+from ..language import language_name
+from ..windows import split_windows
+from .interface import TARGET_LANGUAGE, TranslationOutput, Translator
 
 
 class LlmTranslator:
-    """A decoder LLM (e.g. Aya-expanse) prompted to translate, chunked by speaker turns to fit."""
+    """A decoder LLM (e.g. Aya-expanse) prompted to translate, chunked by speaker turns to fit.
+
+    ``max_context`` caps the tokens one call may use (prompt + source + translation), below the model's
+    own context length. ``translate`` holds the model's lock while generating (one call at a time).
+    """
 
     def __init__(self, model: LoadedModel, *, max_context: int = 4096) -> None:
         self.model = model
@@ -75,6 +39,12 @@ class LlmTranslator:
         return [{"role": "system", "content": system}, {"role": "user", "content": chunk}]
 
     def translate(self, text: str, source_language: str, target_language: str = TARGET_LANGUAGE) -> TranslationOutput:
+        """Translate ``text`` chunk by chunk; chunks are whole lines of at most half the free context.
+
+        Each chunk gets ``(max_length - prompt overhead - 16) // 2`` tokens (at least 32) and its
+        translation at most twice that, so a noisy model cannot run past the context. Chunks are
+        joined with newlines; ``chunks`` in the output counts them.
+        """
         overhead = len(self.model.encode(self.model.render(self._messages("", source_language, target_language),
                                                           add_generation_prompt=True)))
         # Half the room for the source chunk, half for its translation (plus a margin).
@@ -101,12 +71,7 @@ class LlmTranslator:
         return self.model.decode(seq).strip()
 
 
-def load_translator(bundle_dir: Path, *, verify: bool = True, threads: int = 0, max_context: int = 4096) -> Translator:
-    manifest = read_manifest(Path(bundle_dir))
-    if manifest.role != "translator":
-        raise BundleError(f"bundle {bundle_dir} has role '{manifest.role}', not 'translator'")
-    if manifest.kind == "seq2seq":
-        from .translate_mt import Seq2SeqTranslator
-
-        return Seq2SeqTranslator(Path(bundle_dir), verify=verify, threads=threads)
+def load(bundle_dir: Path, *, verify: bool = True, threads: int = 0, max_context: int = 4096) -> Translator:
+    """Load a ``kind='decoder'`` translator bundle (``verify``: check every file's sha256 first;
+    ``threads``: onnxruntime threads, 0 = every CPU). Raises :class:`appliance.errors.BundleError`."""
     return LlmTranslator(LoadedModel(Path(bundle_dir), verify=verify, threads=threads), max_context=max_context)
