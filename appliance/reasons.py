@@ -27,6 +27,7 @@ class Reason(str, Enum):
     meaning: str
 
     def __new__(cls, code: str, source: Source, meaning: str) -> Reason:  # noqa: PYI034
+        """A member whose value is ``code`` (the string written to sidecars and logs)."""
         obj = str.__new__(cls, code)
         obj._value_ = code
         obj.source = source

@@ -35,6 +35,7 @@ class Notifier:
                 self._n = None
 
     def __call__(self, message: str) -> None:
+        """Send one sd_notify ``message`` (e.g. ``READY=1``); a no-op without systemd, never raises."""
         if self._n is not None:
             try:
                 self._n.notify(message)

@@ -29,7 +29,9 @@ class ParseLimits:
 class InputParser(Protocol):
     """Bytes of a dropped file (its original ``name``) → a validated ``Document``, or ``InputError``."""
 
-    def __call__(self, raw: bytes, name: str, limits: ParseLimits) -> Document: ...
+    def __call__(self, raw: bytes, name: str, limits: ParseLimits) -> Document:
+        """Parse ``raw`` (the file's bytes) named ``name`` within ``limits``; raises ``InputError``."""
+        ...
 
 
 class InputRegistry:

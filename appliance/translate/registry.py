@@ -20,7 +20,9 @@ class TranslatorLoader(Protocol):
     """Loads one kind of translator bundle; raises :class:`BundleError` for a bundle it cannot run."""
 
     def __call__(self, bundle_dir: Path, *, verify: bool = True, threads: int = 0,
-                 max_context: int = 4096) -> Translator: ...
+                 max_context: int = 4096) -> Translator:
+        """Load the bundle at ``bundle_dir`` (hashes checked when ``verify``); raises ``BundleError``."""
+        ...
 
 
 TRANSLATOR_KINDS: dict[str, TranslatorLoader] = {
