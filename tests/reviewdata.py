@@ -56,12 +56,18 @@ class BoxOutput:
     results_json: dict[str, dict] = field(default_factory=dict)
 
 
-def sample_inputs(extra: bool = True) -> dict[str, bytes]:
-    """Input file name → bytes: the package samples, plus :data:`EXTRA_CALLS` with ``extra``."""
+def sample_inputs(extra: bool = True, copies: int = 1) -> dict[str, bytes]:
+    """Input file name → bytes: the package samples, plus :data:`EXTRA_CALLS` with ``extra``; with
+    ``copies`` > 1 each .txt call also comes as ``NAME-vK.txt`` with a closing line of its own (another id,
+    another text: a bigger set for the split and the bootstrap)."""
     root = resources.files("appliance").joinpath("samples")
     out = {p.name: p.read_bytes() for p in sorted(root.iterdir(), key=lambda p: p.name) if p.is_file()}
     if extra:
         out.update({name: text.encode("utf-8") for name, text in EXTRA_CALLS.items()})
+    for k in range(2, copies + 1):
+        for name, raw in list(out.items()):
+            if name.endswith(".txt") and "-v" not in name:
+                out[f"{name[:-4]}-v{k}.txt"] = raw.rstrip(b"\n") + f"\nNurse: Call {k} ends here.\n".encode()
     return out
 
 

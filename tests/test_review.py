@@ -287,3 +287,18 @@ def test_the_daemon_path_does_not_load_the_review_station():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                           env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
     assert proc.returncode == 0, proc.stdout + proc.stderr[-800:]
+
+
+def test_docs_name_every_option_of_the_review_commands():
+    """docs/review.md cannot silently fall behind the commands' options."""
+    import click
+
+    from appliance.cli.review import review
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "review.md").read_text(encoding="utf-8")
+    missing = []
+    for name, cmd in [("review", review), *review.commands.items()]:
+        for p in cmd.params:
+            if isinstance(p, click.Option) and not any(o in doc for o in p.opts if o.startswith("--")):
+                missing.append(f"{name} {p.opts[0]}")
+    assert not missing, missing
