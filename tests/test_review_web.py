@@ -101,12 +101,13 @@ def test_access_and_headers(box, tmp_path):
 
 def test_assets_are_local():
     """No CDN, no remote font, no external URL in any template or asset."""
-    files = [p for p in PACKAGE.joinpath("templates").iterdir()] + [p for p in PACKAGE.joinpath("static").iterdir()]
+    files = [*PACKAGE.joinpath("templates").iterdir(), *PACKAGE.joinpath("static").iterdir()]
     assert {p.name for p in files} >= {"base.html", "item.html", "queue.html", "report.html", "review.js",
                                        "review.css"}
     for p in files:
         text = p.read_text(encoding="utf-8")
-        urls = [u for u in re.findall(r"(?:https?:)?//[\w.-]+\.[a-z]{2,}", text) if not u.endswith("www.w3.org")]  # the SVG namespace name
+        urls = [u for u in re.findall(r"(?:https?:)?//[\w.-]+\.[a-z]{2,}", text)
+                if not u.endswith("www.w3.org")]  # the SVG namespace name, not a download
         assert not urls, (p.name, urls)
         assert "@import" not in text and "<script>" not in text
 
@@ -145,3 +146,38 @@ def test_review_command_serves_until_interrupted(box, tmp_path):
     assert list((tmp_path / "tmp").iterdir()) == []
     assert all(p.name.endswith(".age") for p in list(box.results.iterdir()) + list(box.archive.iterdir()))
     assert {p.name for p in folder.iterdir()} <= {"review.json", "labels.log", "labelled.jsonl", ".lock"}
+
+
+def test_translated_result_highlights_in_the_translation(box, tmp_path):
+    """A result read from a machine translation: its quotes are placed in the translation panel."""
+    import copy
+
+    from pyrage import x25519
+
+    from appliance import crypto
+    from appliance.review.station import ReviewStation
+    from appliance.review.web import create_app
+
+    key = box.keys["call-fa-002.txt"]
+    result = copy.deepcopy(box.results_json[key])
+    english = "Patient: I can't sleep at night and I vomit after meals.\nNurse: Any pain?\nPatient: No pain."
+    result["translation"] = {"source_language": "fa", "target_language": "en", "text": english,
+                             "bundle": "mt-test", "bundle_hash": "0" * 64, "chunks": 1}
+    result["features"]["sleep_disorders"]["evidence"] = [
+        {"quote": "I can't  sleep at night", "found_in_text": True, "source": "translation"}]
+    results = tmp_path / "outbox"
+    results.mkdir()
+    blob = crypto.encrypt(json.dumps(result, ensure_ascii=False).encode(), [x25519.Recipient.from_str(box.public)])
+    (results / f"{key}.json.age").write_bytes(blob)
+    station = ReviewStation.open(results, box.archive, box.identity, tmp_path / "rev", "ann")
+    page = station.item(key)
+    sleep = next(f for f in page.features if f.info.key == "sleep_disorders")
+    (s, e), = sleep.evidence[0].placement.spans
+    assert english[s:e] == "I can't sleep at night"
+    app = create_app(station, "tok", {"localhost"})
+    client = app.test_client()
+    assert client.get("/login?token=tok", headers={"Host": "localhost"}).status_code == 302
+    html = client.get(f"/item/{key}", headers={"Host": "localhost"}).get_data(as_text=True)
+    panel = html[html.index('id="translation"'):]
+    assert '<mark class="ev" data-features="sleep_disorders"' in panel and "I can&#39;t sleep at night</mark>" in panel
+    assert 'id="transcript" class="transcript" dir="rtl"' in html

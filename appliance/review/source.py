@@ -126,6 +126,11 @@ class ReviewSource:
                 added += 1
             return added
 
+    def snapshot(self) -> dict[str, LoadedResult]:
+        """A copy of ``results`` taken under the lock (safe to iterate while another thread refreshes)."""
+        with self._lock:
+            return dict(self.results)
+
     def transcript(self, key: str) -> Transcript:
         """The transcript of result ``key`` (decrypted in memory, checked against ``input_sha256``).
 

@@ -171,7 +171,7 @@ class ReviewStation:
         """Every call in review order: the calls still to finish first (see ``appliance.review.queue``),
         then the finished ones by key."""
         with self._lock:
-            results = dict(self.source.results)
+            results = self.source.snapshot()
             prios = {k: self._priority(v) for k, v in results.items()}
             rows = []
             for key in order(list(prios.values()), self.workspace.settings.salt):
