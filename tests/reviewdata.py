@@ -20,7 +20,7 @@ from pathlib import Path
 from pyrage import x25519
 
 from appliance import crypto
-from appliance.reader import parse_input
+from appliance.inputs import parse_input
 from appliance.store import result_key
 
 EXTRA_CALLS = {

@@ -125,7 +125,7 @@ def report(folder: Path, out: Path | None, period: str, warn_metric: str | None,
     from ..review.labels import LabelStore
     from ..review.render import render_markdown, summary_lines
     from ..review.workspace import Workspace
-    from ..store import durable_write
+    from ..durable import durable_write
     from ..tasks import load_task
 
     ws = Workspace.open(folder, create=False)

@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..store import durable_write
+from ..durable import durable_write
 from .labels import ItemState
 
 LABEL_OF: dict[str, bool] = {"present": True, "absent": False, "not_mentioned": False}

@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from ..store import fsync_dir
+from ..durable import fsync_dir
 
 Choice = Literal["present", "absent", "not_mentioned"]
 CHOICES: tuple[str, ...] = ("present", "absent", "not_mentioned")

@@ -1,5 +1,7 @@
 """Finding and decrypting what the box wrote: results (``outbox/<key>.json.age``) and, with retention
-``archive``, the inputs (``archive/<key><suffix>.age``, the same ``<key>``; ``appliance.store``).
+``archive``, the inputs (``archive/<key><suffix>.age``, the same ``<key>``, any suffix an input format
+of ``appliance.inputs`` takes; ``appliance.store``). Transcripts are parsed by those same formats, so the
+text shown is the ``Document.text`` the box's pipeline read.
 
 Everything is decrypted in memory with the reviewer's identity and never written anywhere: results are
 kept parsed (the queue needs every score), transcripts in a small in-memory cache. Problems are recorded
@@ -19,12 +21,11 @@ from typing import Literal
 from ..crypto import CryptoError, decrypt
 from ..document import text_hash
 from ..errors import InputError
-from ..reader import parse_input
+from ..inputs import REGISTRY, parse_input
 from .results import ResultFormatError, ResultView, parse_result
 
 RESULT_SUFFIX = ".json.age"
 KEY_PATTERN = re.compile(r"^.+\.[0-9a-f]{16}$")  # appliance.store.result_key: <id slug>.<16 hex digits>
-INPUT_SUFFIXES = (".txt", ".json")
 TranscriptStatus = Literal["ok", "no_archive", "mismatch", "unreadable"]
 
 
@@ -58,9 +59,9 @@ def _key_of_input(name: str) -> str | None:
     if not name.endswith(".age") or name.startswith("."):
         return None
     stem = name[: -len(".age")]
-    for suffix in INPUT_SUFFIXES:
-        if stem.lower().endswith(suffix) and KEY_PATTERN.match(stem[: -len(suffix)]):
-            return stem[: -len(suffix)]
+    suffix = Path(stem).suffix  # the daemon archives under the input's last suffix (appliance.daemon)
+    if suffix and REGISTRY.is_supported(stem) and KEY_PATTERN.match(stem[: -len(suffix)]):
+        return stem[: -len(suffix)]
     return None
 
 

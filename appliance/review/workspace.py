@@ -10,7 +10,7 @@
       .lock                 held while a review server runs on the folder
 
 Every file is created with mode 0600; whole-file writes go through a temporary file in the folder
-itself, fsync and rename (``appliance.store.durable_write``).
+itself, fsync and rename (``appliance.durable.durable_write``).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import ApplianceError
-from ..store import durable_write
+from ..durable import durable_write
 
 SETTINGS_FILE = "review.json"
 LOG_FILE = "labels.log"
