@@ -63,6 +63,9 @@ def test_key_directives_present():
     assert "appliance run" in d["Service.ExecStart"][0]
     # In a user namespace the capability would not apply to the integrator's files (unmapped owner).
     assert d.get("Service.PrivateUsers", ["no"]) == ["no"]
+    # With CAP_DAC_READ_SEARCH, open_by_handle_at(2) would open files past every mount restriction.
+    denied = {g for v in d["Service.SystemCallFilter"] if v.startswith("~") for g in v[1:].split()}
+    assert "@privileged" in denied or "open_by_handle_at" in denied
     hidden = {p.lstrip("-") for v in d["Service.InaccessiblePaths"] for p in v.split()}
     assert {"/etc/shadow", "/etc/gshadow", "/etc/ssh", "/etc/ssl/private", "/var/log", "/boot"} <= hidden
 
@@ -82,6 +85,21 @@ def test_security_exposure():
     assert f"exposure {score}" in doc or f"exposure level {score}" in doc, (
         "update the measured figure in docs/install.md"
     )
+
+
+def test_open_by_handle_at_is_privileged_not_system_service():
+    """The unit denies @privileged; that group must be where open_by_handle_at is (systemd's own lists)."""
+    tool = shutil.which("systemd-analyze")
+    if tool is None:
+        pytest.skip("systemd-analyze not installed")
+
+    def group(name: str) -> set[str]:  # the system calls of a group, nested groups expanded
+        out = subprocess.run([tool, "syscall-filter", name], capture_output=True, text=True, check=True).stdout
+        names = {w.strip() for w in out.splitlines()[1:] if w.strip() and not w.strip().startswith("#")}
+        return set().union(*(group(n) if n.startswith("@") else {n} for n in names))
+
+    assert "open_by_handle_at" in group("@privileged")
+    assert "open_by_handle_at" not in group("@system-service")
 
 
 def test_sysusers_and_tmpfiles_apply(tmp_path):
