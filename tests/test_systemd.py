@@ -94,7 +94,8 @@ def test_open_by_handle_at_is_privileged_not_system_service():
         pytest.skip("systemd-analyze not installed")
 
     def group(name: str) -> set[str]:  # the system calls of a group, nested groups expanded
-        out = subprocess.run([tool, "syscall-filter", name], capture_output=True, text=True, check=True).stdout
+        out = subprocess.run([tool, "syscall-filter", name], capture_output=True, text=True,
+                             check=True).stdout
         names = {w.strip() for w in out.splitlines()[1:] if w.strip() and not w.strip().startswith("#")}
         return set().union(*(group(n) if n.startswith("@") else {n} for n in names))
 
