@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 import numpy
 
 from ..normalize import base_language, is_persian, normalize
-from . import _spacy
+from ._spacy import blank, modules
 from .lexicon import build_rules, feature_terms, match_form
 
 if TYPE_CHECKING:
@@ -64,10 +64,10 @@ class RulePipeline:
     a lock (one spaCy pipeline is not thread-safe)."""
 
     def __init__(self, task: Task, language: str) -> None:
-        m = _spacy.modules()
+        m = modules()
         self.language = language
         self.persian = is_persian(language)
-        nlp = _spacy.blank(language)
+        nlp = blank(language)
         nlp.max_length = 5_000_000  # characters; long call transcripts are far below
         if self.persian:
             _persian_tokenizer(nlp, m["spacy"])
