@@ -12,7 +12,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from . import __version__
 from .bundle import default_models_dir, resolve_bundle
@@ -50,7 +51,7 @@ class Pipeline:
 
     # -- construction -----------------------------------------------------------------------------
     @classmethod
-    def load(cls, settings: PipelineSettings) -> "Pipeline":
+    def load(cls, settings: PipelineSettings) -> Pipeline:
         """Load, verify and warm everything once; seconds, so the daemon does it at start-up only.
         Raises ``ConfigError`` (unknown strategy, 'always' translation without a translator, a prompt that
         leaves no room) and ``BundleError`` (a bundle missing, not verifying or not loading)."""

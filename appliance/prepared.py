@@ -13,9 +13,10 @@ Two more kinds are built by wrapping a string that is already normalised, with i
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Literal, Sequence
+from typing import Literal
 
 from .language import DEFAULT_CANDIDATES, detect_language
 from .normalize import normalize_with_offsets

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from appliance.document import Document
-from appliance.strategies import evidence as evidence_strategy
-from appliance.strategies import rule_evidence
 from appliance.pipeline import Pipeline
 from appliance.settings import PipelineSettings
+from appliance.strategies import evidence as evidence_strategy
+from appliance.strategies import rule_evidence
 
 DATA = Path(__file__).parent / "data"
 DOC = Document(

@@ -72,9 +72,9 @@ def _write_labelled(path: Path) -> list[dict]:
 @pytest.mark.parametrize("arch", ["qwen2", "llama"])
 def test_finetune_tiny_end_to_end(arch, tiny_checkpoints, tmp_path, monkeypatch):
     from appliance.document import Document
-    from appliance.strategies import evidence as evidence_strategy
     from appliance.pipeline import Pipeline
     from appliance.settings import PipelineSettings
+    from appliance.strategies import evidence as evidence_strategy
     from export.finetune import finetune
 
     data = tmp_path / "labelled.jsonl"

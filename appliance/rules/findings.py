@@ -21,7 +21,8 @@ Confidence (a heuristic, not a fitted model; ``confidence``)
 
 from __future__ import annotations
 
-from typing import Literal, Protocol, Sequence, TypeVar
+from collections.abc import Sequence
+from typing import Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 

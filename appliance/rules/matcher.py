@@ -9,11 +9,13 @@ not pile up).
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import warnings
+from collections.abc import Iterator
 from importlib import resources
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy
 
@@ -123,7 +125,7 @@ class RulePipeline:
                 cuts.append(s)
         cuts.append(len(text))
         j = 0
-        for a, b in zip(cuts, cuts[1:]):
+        for a, b in itertools.pairwise(cuts):
             local = []
             while j < len(starts) and starts[j] < b:
                 if starts[j] >= a:

@@ -3,20 +3,26 @@
 A new strategy is one new module in this package with a class implementing ``ExtractionStrategy``
 (constructor ``(settings, task, models_dir)``) plus one line in ``_STRATEGIES``. Entries are module paths,
 imported only when that strategy is built: the ``json`` / ``evidence`` / ``hybrid`` modules import
-onnxruntime-genai, ``rules`` does not, and this module imports nothing of the appliance at all (the
-settings model reads the names from here).
+onnxruntime-genai, ``rules`` does not, and this module imports nothing of the appliance but the
+``ConfigError`` it raises (the settings model reads the names from here).
 """
 
 from __future__ import annotations
 
 from importlib import import_module
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 if TYPE_CHECKING:
-    from ..settings import PipelineSettings
     from ..tasks import Task
     from .protocol import ExtractionStrategy
+
+
+class NamedSettings(Protocol):
+    """What the registry reads of the settings (``appliance.settings.PipelineSettings``, which imports
+    this module for the names: it is not imported here, not even for type checking, so there is no cycle)."""
+
+    strategy: str
 
 
 class Entry(NamedTuple):
@@ -67,8 +73,9 @@ def strategy_class(name: str) -> type:
     return getattr(import_module(module, __package__), attr)
 
 
-def build_strategy(settings: PipelineSettings, task: Task, models_dir: Path) -> ExtractionStrategy:
-    """The strategy ``settings.strategy`` for ``task``, its models loaded from ``models_dir`` (not warmed).
+def build_strategy(settings: NamedSettings, task: Task, models_dir: Path) -> ExtractionStrategy:
+    """The strategy ``settings.strategy`` for ``task``, its models loaded from ``models_dir`` (not warmed);
+    ``settings`` is the ``PipelineSettings`` the strategy's constructor reads.
     Raises ``ConfigError`` for an unknown name (naming the known ones) or an unusable configuration,
     ``BundleError`` for a bundle that does not verify or load."""
     return strategy_class(settings.strategy)(settings, task, models_dir)

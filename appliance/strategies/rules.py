@@ -3,8 +3,9 @@ document, for boxes too weak for an LLM. Decides boolean features only."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from ..prepared import PreparedText
 from ..result import FeatureResult
