@@ -39,6 +39,8 @@ def pipeline_options(f):
 
 def settings_from_options(task, strategy, extractor, models_dir, translate_policy, translator, threads,
                           no_prefix_reuse) -> PipelineSettings:
+    """``PipelineSettings`` from the ``pipeline_options`` values (non-English input translated per
+    ``translate_policy``, English never); raises pydantic's ``ValidationError`` for invalid values."""
     data = dict(task=task, strategy=strategy, models_dir=models_dir, translator=translator, threads=threads,
                 prefix_reuse=not no_prefix_reuse, translate={"en": "never", "*": translate_policy})
     if extractor:
