@@ -42,13 +42,12 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["PERSIAN_CODES", "ZWNJ", "base_language", "is_persian", "normalize", "normalize_with_offsets"]
+from .language import base_code
+from .language import is_persian as is_persian_code
+
+__all__ = ["ZWNJ", "base_language", "is_persian", "normalize", "normalize_with_offsets"]
 
 ZWNJ = "\u200c"
-# Language codes read as Persian. One of the project's language-code tables (with ``base_language``
-# below and ``appliance.language``); kept behind ``is_persian`` / ``base_language`` so they can move.
-PERSIAN_CODES = frozenset({"fa", "fas", "per", "fa-ir", "fa_ir", "prs"})
-_PERSIAN_BASES = frozenset({"fas", "per", "prs"})
 
 _DIGITS = {chr(0x06F0 + i): str(i) for i in range(10)} | {chr(0x0660 + i): str(i) for i in range(10)}
 _COMMON = {
@@ -97,9 +96,11 @@ _SPECIAL_FA = re.compile(
 
 
 def is_persian(language: str | None, text: str = "") -> bool:
-    """True for a Persian language code; with no code, when most letters are Arabic-script."""
+    """True for a Persian language code (``appliance.language.is_persian``: ``fa``, ``fa-IR``, ``fas``,
+    ``per``, ``pes``, ``prs``); with no code, when most of the first 2,000 characters' letters are
+    Arabic-script."""
     if language:
-        return language.strip().lower() in PERSIAN_CODES
+        return is_persian_code(language)
     letters = [c for c in text[:2000] if c.isalpha()]
     if not letters:
         return False
@@ -108,12 +109,9 @@ def is_persian(language: str | None, text: str = "") -> bool:
 
 
 def base_language(code: str | None) -> str:
-    """The base code of a language tag, lower case: ``fa-IR`` -> ``fa``, ``EN_us`` -> ``en``; the ISO 639-2/3
-    Persian codes ``fas`` / ``per`` / ``prs`` -> ``fa``; ``''`` for no code."""
-    if not code:
-        return ""
-    base = code.strip().lower().replace("_", "-").split("-")[0]
-    return "fa" if base in _PERSIAN_BASES else base
+    """The canonical base code of a language tag (``appliance.language.base_code``): ``fa-IR`` -> ``fa``,
+    ``EN_us`` -> ``en``, ``fas`` / ``per`` / ``prs`` -> ``fa``; ``''`` for no code."""
+    return base_code(code) if code else ""
 
 
 def _boundaryish(ch: str | None) -> bool:
