@@ -52,6 +52,18 @@ class PipelineSettings(BaseModel):
     )
     max_document_tokens: int = Field(default=16384, gt=0, description="Longer documents are marked missing.")
     window_overlap_tokens: int = Field(default=64, ge=0, description="Overlap between windows of long documents.")
+    combiner: str | None = Field(
+        default=None,
+        description="'hybrid': the combiner file that weighs the rule finding and the model's answer "
+        "(appliance evaluate combine writes one); 'rules-only' = the rules decide, the model has no vote; "
+        "unset = the built-in one fitted for the extractor bundle, else rules-only (docs/accuracy.md).",
+    )
+    recall_calls: int = Field(
+        default=3, ge=0, le=13,
+        description="'hybrid': at most this many extra model questions per document about passages the rules "
+        "found no mention in but came close (near-miss words, misspellings); each costs about one "
+        "evidence question. 0 = none.",
+    )
     threads: int = Field(default=0, ge=0, description="Inference threads; 0 = every CPU the process may use.")
     verify_bundles: bool = Field(default=True, description="Hash every bundle file at load (refuse mismatches).")
 

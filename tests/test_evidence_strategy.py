@@ -1,7 +1,8 @@
 """The 'evidence' and 'rules' strategies through the daemon's own Pipeline, on the tiny fixture model.
 
 Pinned: a feature the rule pre-pass finds no mention of is decided False without a model call and says
-so (reason ``no_evidence``, no score); every other boolean feature is one yes/no question about the
+so (reason ``no_evidence``, no score) — for 'hybrid', unless a near-miss passage is asked within the
+budget; every other boolean feature is one yes/no question about the
 rule-selected excerpt (negated and asked-about mentions included: the model judges them), decided as
 ``score >= threshold``; evidence quotes are sentences of the text (found by the pipeline's check);
 non-boolean features are missing with a reason, never a crash or a silent default.
@@ -16,8 +17,10 @@ import pytest
 from appliance.document import Document
 from appliance.pipeline import Pipeline
 from appliance.settings import PipelineSettings
+from appliance.rules import RuleExtractor
 from appliance.strategies import evidence as evidence_strategy
 from appliance.strategies import rule_evidence
+from appliance.tasks import load_task
 
 DATA = Path(__file__).parent / "data"
 DOC = Document(
@@ -96,10 +99,23 @@ def test_non_boolean_features_are_missing_with_a_reason(tiny_bundle):
     assert all(e.found_in_text for e in rules.features["pain"].evidence)
 
 
-def test_hybrid_votes_rules_and_model(tiny_bundle, monkeypatch):
-    """'hybrid' asks the same questions and decides on the mean of the rule's and the model's P(true)."""
-    from appliance.rules import RuleExtractor
-    from appliance.tasks import load_task
+def _combiner_file(tmp_path, beta: float) -> str:
+    from appliance.combine import BUCKETS, Combiner
+
+    base = Combiner.rules_only()
+    c = Combiner(name="test", rule_weights=base.rule_weights, model_weights={b: beta for b in BUCKETS})
+    path = tmp_path / "combiner.json"
+    path.write_text(c.model_dump_json())
+    return str(path)
+
+
+def test_hybrid_decides_with_its_combiner(tiny_bundle, tmp_path, monkeypatch):
+    """'hybrid' asks the same questions and decides with the combiner: the rules' log-odds plus the
+    bounded model term; the strategy's own decisions equal the combiner applied to its trace."""
+    import math
+
+    from appliance.combine import load_combiner, trace_decision
+    from appliance.combine.model import model_logit
 
     p_model: dict[str, float] = {}
     original = evidence_strategy.EvidenceStrategy._p_yes
@@ -109,15 +125,52 @@ def test_hybrid_votes_rules_and_model(tiny_bundle, monkeypatch):
         return p_model[f.key]
 
     monkeypatch.setattr(evidence_strategy.EvidenceStrategy, "_p_yes", spy)
-    r = _pipe(tiny_bundle, strategy="hybrid").process(DOC)
+    path = _combiner_file(tmp_path, 0.6)
+    pipe = _pipe(tiny_bundle, strategy="hybrid", combiner=path, recall_calls=0)
+    traces: list[dict] = []
+    pipe.strategy.trace_sink = traces.append
+    r = pipe.process(DOC)
     findings = RuleExtractor(load_task("symptoms13")).extract(DOC.text, "en")
     assert {"fever", "pain", "cough"} <= set(p_model)
+    combiner = load_combiner(path)
     for key, fr in r.features.items():
+        assert (fr.value, fr.score) == trace_decision(combiner, traces[0][key], fr.threshold)
         if key in p_model:
-            want = 0.5 * rule_evidence.rule_score(findings[key]) + 0.5 * p_model[key]
-            assert fr.score == pytest.approx(want) and fr.value == (fr.score >= fr.threshold)
+            rs = min(0.98, max(0.02, rule_evidence.rule_score(findings[key])))
+            z = math.log(rs / (1 - rs)) + 0.6 * model_logit(p_model[key])
+            assert fr.score == pytest.approx(1 / (1 + math.exp(-z))) and fr.value == (fr.score >= fr.threshold)
         else:
             assert fr.value is False and fr.reason == rule_evidence.NO_EVIDENCE and fr.score is None
     assert r.provenance.strategy == "hybrid"
-    # The rule finding weighs: a denied fever (rule P(true) 0.10) stays False unless the model is sure.
-    assert r.features["fever"].value is (p_model["fever"] >= 0.9)
+    assert any(m.name == "combiner-test" and m.bundle_hash == combiner.content_hash for m in r.provenance.models)
+    # The rule finding weighs: a denied fever (rules P(true) 0.10) needs P(yes) above ~0.97 to turn True.
+    assert r.features["fever"].value is (p_model["fever"] > 0.974)
+
+
+def test_hybrid_without_a_fitted_combiner_is_the_rules_and_asks_nothing(tiny_bundle, asked):
+    pipe = _pipe(tiny_bundle, strategy="hybrid")
+    assert "rules alone" in pipe.strategy.combiner_note
+    r = pipe.process(DOC)
+    rules = Pipeline.load(PipelineSettings(task="symptoms13", strategy="rules")).process(DOC)
+    assert asked == []  # the model has no vote, so it is not asked
+    for key, fr in r.features.items():
+        assert fr.value == rules.features[key].value
+
+
+NEAR = Document(id="near-1", language="en", text=(
+    "[patient] I have been feeling nauseus, my apetite is gone and I sleep badly.\n"
+    "[doctor] Okay, and the pain?\n[patient] My knee hurts."))
+
+
+@pytest.mark.parametrize("budget", [0, 1, 2])
+def test_near_miss_questions_stay_within_the_budget(tiny_bundle, tmp_path, asked, budget):
+    pipe = _pipe(tiny_bundle, strategy="hybrid", combiner=_combiner_file(tmp_path, 0.5), recall_calls=budget)
+    r = pipe.process(NEAR)
+    near = [k for k, _ in asked if k != "pain"]
+    assert len(near) == min(budget, 3)  # nausea ("nauseus"), appetite ("apetite"), insomnia ("sleep")
+    for key in near:
+        fr = r.features[key]
+        assert fr.score is not None and fr.reason is None
+        assert fr.evidence and all(e.found_in_text for e in fr.evidence)
+    for key in {"nausea_vomiting", "appetite_loss", "insomnia"} - set(near):
+        assert r.features[key].reason == rule_evidence.NO_EVIDENCE

@@ -35,6 +35,33 @@ def _headline(run: dict) -> list[str]:
     return lines
 
 
+def hybrid_options(f):
+    """``--combiner`` and ``--recall-calls`` (the 'hybrid' strategy's settings)."""
+    f = click.option("--recall-calls", type=click.IntRange(0, 13), default=None,
+                     help="hybrid: near-miss questions per document (default: the settings' default).")(f)
+    return click.option("--combiner", default=None,
+                        help="hybrid: combiner file, or 'rules-only' (default: the built-in one for the model).")(f)
+
+
+def _with_hybrid(settings, combiner: str | None, recall_calls: int | None):
+    update = {}
+    if combiner is not None:
+        update["combiner"] = combiner
+    if recall_calls is not None:
+        update["recall_calls"] = recall_calls
+    return settings.model_copy(update=update) if update else settings
+
+
+def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
+    out = {}
+    for v in values:
+        name, sep, rest = v.partition("=")
+        if not sep or not name or not rest:
+            raise click.BadParameter(f"'{v}': expected NAME=VALUE", param_hint=what)
+        out[name] = rest
+    return out
+
+
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--data", type=click.Path(dir_okay=False, path_type=Path),
               help="Labelled JSONL: id, text, language, labels {feature: true/false} (extra fields ignored).")
@@ -51,15 +78,17 @@ def _headline(run: dict) -> list[str]:
 @click.option("--seed", type=int, default=20260101, show_default=True, help="Bootstrap seed.")
 @click.option("--no-plot", is_flag=True, help="Skip report.png.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr.")
+@hybrid_options
 @click.pass_context
 def evaluate(ctx: click.Context, data, task, strategy, extractor, models_dir, translate_policy, translator, threads,
-             no_prefix_reuse, split, out, limit, no_baseline, replicates, seed, no_plot, progress) -> None:
+             no_prefix_reuse, split, out, limit, no_baseline, replicates, seed, no_plot, progress, combiner,
+             recall_calls) -> None:
     """Measure the pipeline on a labelled set, next to the rule baseline and the published study.
 
     \b
     Runs the daemon's own pipeline over every document of the split, caching predictions in --out
     (an interrupted run resumes), and writes report.json, report.md and report.png there.
-    Sub-commands: `compare RUN_A RUN_B`, `calibrate RUN`.
+    Sub-commands: `compare RUN_A RUN_B`, `calibrate RUN`, `populations` (leave one part out).
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -69,8 +98,8 @@ def evaluate(ctx: click.Context, data, task, strategy, extractor, models_dir, tr
         raise click.UsageError("evaluate needs --data and --task (or a sub-command: compare, calibrate)")
     from ..evaluate import evaluate as run_evaluation
 
-    settings = settings_from_options(task, strategy, extractor, models_dir, translate_policy, translator, threads,
-                                     no_prefix_reuse)
+    settings = _with_hybrid(settings_from_options(task, strategy, extractor, models_dir, translate_policy, translator,
+                                                  threads, no_prefix_reuse), combiner, recall_calls)
     out = out or _default_out(data, task, strategy, settings.extractor)
     outcome = run_evaluation(
         data, settings, out, split=split, limit=limit, baseline=not no_baseline, replicates=replicates,
@@ -144,6 +173,65 @@ def calibrate(run: str, objective: str, target_sensitivity: float, task: str | N
     side.write_text(json.dumps(result.report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     click.echo(render_calibration(result.report))
     click.echo(f"wrote {out}, {side}")
+
+
+@evaluate.command("populations")
+@click.option("--data", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Labelled JSONL with the field to split by.")
+@pipeline_options
+@hybrid_options
+@click.option("--by", default="source_subset", show_default=True, help="Document field whose values are the parts.")
+@click.option("--variant", "variants", multiple=True, metavar="NAME=FILE",
+              help="A rewrite of the data (same ids and labels, e.g. bench/asr_rewrite.py output); repeatable.")
+@click.option("--fit-split", type=click.Choice(["dev", "test", "all"]), default="dev", show_default=True,
+              help="Which documents of the other parts a fold fits on ('test' for fold models fine-tuned on 'dev').")
+@click.option("--fold-model", "fold_models", multiple=True, metavar="PART=BUNDLE",
+              help="Extractor bundle trained without PART, used for that fold; repeatable.")
+@click.option("--calibrate", type=click.Choice(["mcc", "sensitivity"]), default=None,
+              help="evidence/json: per-fold thresholds fitted on the other parts' dev documents.")
+@click.option("--combiner-out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="hybrid: write the combiner fitted on every part (with its fitting record) here.")
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder: prediction caches, populations.json, populations.md.")
+@click.option("--bootstrap", "replicates", type=click.IntRange(min=0), default=1000, show_default=True)
+@click.option("--seed", type=int, default=20260101, show_default=True)
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def populations_command(data, task, strategy, extractor, models_dir, translate_policy, translator, threads,
+                        no_prefix_reuse, combiner, recall_calls, by, variants, fit_split, fold_models, calibrate,
+                        combiner_out, out, replicates, seed, progress) -> None:
+    """Leave one part out: fit on the other parts, measure on the held-out one and its rewrites.
+
+    \b
+    Every figure next to the rules' on the same documents, with intervals and the paired difference;
+    the gate says whether the configuration is at least the rules' equal (median macro-F1 and
+    sensitivity) on every held-out part and rewrite. docs/evaluation.md.
+    """
+    import shlex
+    import sys
+
+    from ..combine import Combiner, save_combiner
+    from ..evaluate.population_run import populations
+
+    settings = _with_hybrid(settings_from_options(task, strategy, extractor, models_dir, translate_policy, translator,
+                                                  threads, no_prefix_reuse), combiner, recall_calls)
+    report = populations(data, settings, out, by=by, variants=_pairs(variants, "--variant"), fit_split=fit_split,
+                         fold_models=_pairs(fold_models, "--fold-model"), calibrate=calibrate,
+                         replicates=replicates, seed=seed, progress=progress,
+                         command="appliance evaluate populations " + shlex.join(sys.argv[3:]))
+    g = report["gate"]
+    click.echo(f"gate: {'PASSED' if g['passed'] else 'FAILED'}" + (f" (fails on {', '.join(g['failed'])})" if g["failed"] else ""))
+    for r in report["held_out"]:
+        d = r["paired"]["summary"]["median"]
+        click.echo(f"  {r['part']}/{r['variant']} ({r['documents']} docs): Δ macro-F1 "
+                   f"{d['missing_false.macro_f1']['delta']['value']:+.3f}, Δ sensitivity "
+                   f"{(d['missing_false.sensitivity']['delta']['value'] or 0):+.3f}, "
+                   f"added {r['changes']['added']} ({r['changes']['added_right']} right)")
+    if combiner_out is not None:
+        if not report.get("final_combiner"):
+            raise click.UsageError("--combiner-out needs --strategy hybrid without --fold-model")
+        save_combiner(Combiner.model_validate(report["final_combiner"]), combiner_out)
+        click.echo(f"wrote {combiner_out}")
+    click.echo(f"wrote {out / 'populations.json'}, {out / 'populations.md'}")
 
 
 commands = [evaluate]

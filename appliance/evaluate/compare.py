@@ -71,6 +71,34 @@ def _pair(sa: np.ndarray, sb: np.ndarray, confidence: float) -> dict[str, Any]:
             "delta": {"value": point, "ci": [_r(ci[0]), _r(ci[1])] if ci else None}}
 
 
+def compare_arrays(
+    ra: RunArrays, rb: RunArrays, *, replicates: int = DEFAULT_REPLICATES, seed: int = DEFAULT_SEED,
+    confidence: float = CONFIDENCE,
+) -> dict[str, Any]:
+    """The paired comparison of two runs' arrays (B − A) on their common documents and features, scored
+    against A's labels with the same bootstrap resamples: ``documents``, ``label_mismatches``,
+    ``bootstrap``, ``summary`` (median/mean of the features defined in A, each figure ``{"a", "b",
+    "delta": {"value", "ci"}}``) and ``features``. Raises InputError ``no_common_documents`` or
+    ``no_common_features``."""
+    sa_, sb_, mismatch = _align(ra, rb)
+    w = weights_for(sa_.n, replicates, seed)
+    defined, excluded = defined_features(sa_)
+    fa, sa = run_samples(sa_, w, defined)
+    fb, sb = run_samples(sb_, w, defined)
+    return {
+        "documents": sa_.n,
+        "label_mismatches": mismatch,
+        "bootstrap": {"replicates": replicates, "seed": seed, "confidence": confidence, "paired": True},
+        "summary": {
+            "features": defined, "excluded": excluded,
+            **{how: {m: _pair(sa[how][m], sb[how][m], confidence) for m in sa[how]} for how in ("median", "mean")},
+        },
+        "features": {
+            k: {m: _pair(fa[k][m], fb[k][m], confidence) for m in FEATURE_FIGURES} for k in sa_.keys
+        },
+    }
+
+
 def compare_runs(
     a: LoadedRun, b: LoadedRun, *, replicates: int = DEFAULT_REPLICATES, seed: int = DEFAULT_SEED,
     confidence: float = CONFIDENCE,
@@ -82,26 +110,18 @@ def compare_runs(
     the median/mean are over the features defined in A. Each figure is ``{"a", "b", "delta": {"value",
     "ci"}}``. Raises InputError ``no_common_documents`` or ``no_common_features``.
     """
-    ra, rb, mismatch = _align(a.arrays, b.arrays)
-    w = weights_for(ra.n, replicates, seed)
-    defined, excluded = defined_features(ra)
-    fa, sa = run_samples(ra, w, defined)
-    fb, sb = run_samples(rb, w, defined)
+    c = compare_arrays(a.arrays, b.arrays, replicates=replicates, seed=seed, confidence=confidence)
+    common = set(a.arrays.ids) & set(b.arrays.ids)
     return {
         "a": {"dir": str(a.dir), "run": a.name, "label": a.label, "fingerprint": a.run.get("fingerprint")},
         "b": {"dir": str(b.dir), "run": b.name, "label": b.label, "fingerprint": b.run.get("fingerprint")},
-        "documents": ra.n,
-        "only_a": len(set(a.arrays.ids) - set(ra.ids)),
-        "only_b": len(set(b.arrays.ids) - set(rb.ids)),
-        "label_mismatches": mismatch,
-        "bootstrap": {"replicates": replicates, "seed": seed, "confidence": confidence, "paired": True},
-        "summary": {
-            "features": defined, "excluded": excluded,
-            **{how: {m: _pair(sa[how][m], sb[how][m], confidence) for m in sa[how]} for how in ("median", "mean")},
-        },
-        "features": {
-            k: {m: _pair(fa[k][m], fb[k][m], confidence) for m in FEATURE_FIGURES} for k in ra.keys
-        },
+        "documents": c["documents"],
+        "only_a": len(set(a.arrays.ids) - common),
+        "only_b": len(set(b.arrays.ids) - common),
+        "label_mismatches": c["label_mismatches"],
+        "bootstrap": c["bootstrap"],
+        "summary": c["summary"],
+        "features": c["features"],
     }
 
 
@@ -154,4 +174,4 @@ def render_comparison(c: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-__all__ = ["compare_runs", "fmt_stat", "render_comparison"]
+__all__ = ["compare_arrays", "compare_runs", "fmt_stat", "render_comparison"]

@@ -56,6 +56,21 @@ class PipelineLike(Protocol):
 PipelineFactory = Callable[[PipelineSettings], PipelineLike]
 
 
+class Instrument(Protocol):
+    """Hooks on a loaded pipeline for a run that records more than the results (e.g. the hybrid's traces,
+    ``appliance.evaluate.traces``): ``describe`` maps ``pipeline.describe()`` to what the cache
+    fingerprint is computed from; ``extra()`` is called after each processed document and its fields are
+    added to that document's cache record (numbers and codes only: no text)."""
+
+    def describe(self, describe: dict[str, Any]) -> dict[str, Any]:
+        """What the fingerprint covers."""
+        ...
+
+    def extra(self) -> dict[str, Any]:
+        """Fields to add to the record of the document just processed."""
+        ...
+
+
 def default_pipeline_factory(settings: PipelineSettings) -> PipelineLike:
     """The daemon's own ``Pipeline`` loaded with ``settings`` (BundleError when a bundle cannot load)."""
     from ..pipeline import Pipeline  # the daemon's pipeline: one code path
@@ -129,17 +144,20 @@ def predict(
     factory: PipelineFactory,
     progress: bool = True,
     desc: str = "evaluate",
+    instrument: Callable[[PipelineLike], Instrument] | None = None,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, Any], str, int, int]:
     """Predictions for ``docs`` (cached ones reused). Returns (id → record, describe, fingerprint, hits, new).
 
     Each new record is appended to the cache at ``cache_path`` as soon as it is made; a document the
     pipeline refuses (ApplianceError) is recorded with every feature of ``keys`` missing. Other exceptions
-    propagate. The pipeline is closed on return.
+    propagate. The pipeline is closed on return. ``instrument(pipeline)``, when given, returns the hooks
+    (``Instrument``) that shape the fingerprint and add fields to each new record.
     """
     pipeline = factory(settings)
     try:
         describe = pipeline.describe()
-        fp = fingerprint(describe, task.content_hash)
+        hooks = instrument(pipeline) if instrument is not None else None
+        fp = fingerprint(hooks.describe(describe) if hooks else describe, task.content_hash)
         cache = PredictionCache(cache_path, fp)
         records: dict[str, dict[str, Any]] = {}
         todo: list[LabelledDocument] = []
@@ -157,6 +175,8 @@ def predict(
                 try:
                     result = pipeline.process(d.document())
                     rec = record_from_result(result, d.id, d.text_sha256, fp)
+                    if hooks is not None:
+                        rec.update(hooks.extra())
                 except ApplianceError as e:
                     log.warning("%s: document %s refused by the pipeline (%s)", desc, d.id, type(e).__name__)
                     rec = record_from_error(e, d.id, d.text_sha256, fp, keys)

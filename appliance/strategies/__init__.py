@@ -3,7 +3,8 @@
 ``ExtractionStrategy`` (``protocol``) is the interface; ``build_strategy(settings, task, models_dir)``
 (``registry``) builds one by name. One module per strategy: ``json`` (the whole task in one constrained
 JSON answer per window), ``rules`` (the rule baseline alone), ``evidence`` (one yes/no question per
-feature about rule-selected sentences), ``hybrid`` (the same questions, decided with the rules' vote).
+feature about rule-selected sentences), ``hybrid`` (the same questions and near-miss passages, decided by a
+fitted combiner of the rule facts and the model's answer, ``appliance.combine``).
 Shared parts: ``loading`` (the extractor bundle), ``rule_evidence`` (rule probability, quotes,
 'no evidence' results), ``question`` (the evidence question prompt, also trained on by
 ``export/finetune.py``).

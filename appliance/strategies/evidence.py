@@ -13,8 +13,9 @@ with ``rewind_to`` for every question.
 
 from __future__ import annotations
 
+import hashlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -77,6 +78,8 @@ class EvidenceStrategy:
         self.window_tokens: int | None = None
         self.excerpt_chars = EXCERPT_CHARS
         self._gen: Any = None
+        # Evaluation may set a store of earlier answers (question hash -> P(yes)) to skip re-asking.
+        self.answers: MutableMapping[str, float] | None = None
 
     def _first_ids(self, words: list[str]) -> list[int]:
         ids: list[int] = []
@@ -103,8 +106,15 @@ class EvidenceStrategy:
 
     def _p_yes(self, f: Feature, excerpt: str, language: str) -> float:
         """The model's P(yes) in [0, 1] for the question about ``f`` on ``excerpt`` (P(yes) and P(no) from
-        the first tokens of ``YES_WORDS`` / ``NO_WORDS``, renormalised over the two)."""
+        the first tokens of ``YES_WORDS`` / ``NO_WORDS``, renormalised over the two). With ``answers`` set,
+        an answer already there (key: sha256 of the prompt hash and the question turn; the bundle is the
+        caller's to keep the same) is returned without asking, and a new one is stored."""
         turn = question_turn(f, excerpt, language)
+        key = None
+        if self.answers is not None:
+            key = hashlib.sha256(f"{self.prompt_hash}\0{turn}".encode()).hexdigest()
+            if key in self.answers:
+                return self.answers[key]
         with self.model.lock:
             full = self.model.render(self._messages + [{"role": "user", "content": turn}],
                                      add_generation_prompt=True)
@@ -121,7 +131,10 @@ class EvidenceStrategy:
             lp = last_logprobs(gen)
         yes = np.logaddexp.reduce([lp[i] for i in self.yes_ids])
         no = np.logaddexp.reduce([lp[i] for i in self.no_ids])
-        return float(1.0 / (1.0 + math.exp(no - yes)))
+        p = float(1.0 / (1.0 + math.exp(no - yes)))
+        if key is not None and self.answers is not None:
+            self.answers[key] = p
+        return p
 
     def extract(self, text: PreparedText) -> dict[str, FeatureResult]:
         """One rules analysis of ``text``, then one question per boolean feature with an excerpt."""
@@ -144,5 +157,5 @@ class EvidenceStrategy:
         return out
 
     def _score(self, rule: RuleFinding | None, p_model: float) -> float:
-        """P(true) the decision rests on: the model's own here; 'hybrid' blends in the rule finding."""
+        """P(true) the decision rests on: the model's own ('hybrid' decides with a combiner instead)."""
         return p_model

@@ -37,8 +37,8 @@ _STRATEGIES: dict[str, Entry] = {
     "json": Entry(".json:JsonStrategy", "one constrained JSON answer per document (window)"),
     "evidence": Entry(".evidence:EvidenceStrategy",
                       "per-feature yes/no on rule-selected sentences, decided by the model alone"),
-    "hybrid": Entry(".hybrid:HybridStrategy", "the same questions as 'evidence', decided by the mean of the "
-                    "rule finding's and the model's probability"),
+    "hybrid": Entry(".hybrid:HybridStrategy", "the same questions as 'evidence' plus near-miss passages, decided "
+                    "by a combiner fitted on the rule finding's facts and the model's answer"),
     "rules": Entry(".rules:RulesStrategy", "the rule baseline alone (no model)"),
 }
 
