@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Creates .venv with the runtime, the export tooling and the test/evaluation extras.
+# Creates .venv with the runtime, the export tooling and the test/evaluation/table extras.
 # Idempotent: a second run only checks. Needs Python >= 3.10 and access to PyPI (and Debian's
 # archive for the optional `age` CLI, used by one interoperability test).
 set -euo pipefail
@@ -14,7 +14,7 @@ want=$(sha256sum pyproject.toml | cut -c1-16)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   # torch is pinned to the CPU build (2.13.0) in the export extra: never let it float to a CUDA build.
-  .venv/bin/python -m pip install -q -e ".[export,evaluate,test]"
+  .venv/bin/python -m pip install -q -e ".[export,evaluate,test,table]"
   echo "$want" > "$stamp"
 fi
 # The standard `age` tool proves results decrypt outside this project (optional).

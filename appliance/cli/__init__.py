@@ -22,9 +22,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from . import extract, keys, models, run, schema, evaluate
+    from . import evaluate, extract, keys, models, run, schema, table, tasks
 
-    for module in (extract, keys, models, run, schema, evaluate):
+    for module in (extract, keys, models, run, schema, evaluate, tasks, table):
         for command in module.commands:
             main.add_command(command)
 
