@@ -22,9 +22,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from . import evaluate, extract, keys, models, run, schema, table, tasks
+    from . import evaluate, extract, keys, models, review, run, schema, table, tasks
 
-    for module in (extract, keys, models, run, schema, evaluate, tasks, table):
+    for module in (extract, keys, models, run, schema, evaluate, review, tasks, table):
         for command in module.commands:
             main.add_command(command)
 
