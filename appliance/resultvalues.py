@@ -7,9 +7,9 @@ can be checked to lose nothing, and the research table reads either format into 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .result import FeatureResult, ModelRef, Result
 

@@ -320,6 +320,19 @@ def test_bundle_of_another_kind_is_refused():
         values_from_bundle(parse_bundle(b'{"resourceType": "Bundle", "type": "collection"}'))
 
 
+def test_a_bundle_that_lost_a_value_is_refused_not_misread(pipelines):
+    task = pipelines["palliative13"].task
+    doc = json.loads(render_bundle(make_results(pipelines)[0], task))
+    del doc["entry"][0]["resource"]["authored"]  # the result's time
+    with pytest.raises(ApplianceError, match="do not form a result"):
+        values_from_bundle(parse_bundle(json.dumps(doc)))
+    doc = json.loads(render_bundle(make_results(pipelines)[0], task))
+    item = doc["entry"][0]["resource"]["item"][0]
+    item["extension"] = [e for e in item["extension"] if e["url"] != FEATURE_STATUS.url]
+    with pytest.raises(ApplianceError, match="feature-status"):
+        values_from_bundle(parse_bundle(json.dumps(doc)))
+
+
 def test_extensions_are_documented():
     table = extension_table()
     assert all(e.url in table for e in EXTENSIONS)

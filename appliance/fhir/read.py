@@ -120,10 +120,11 @@ def _models(prov: Provenance) -> list[ModelRef]:
         roles = [c.code for r in agent.role or [] for c in r.coding or [] if c.system == CS_MODEL_ROLE]
         if not roles:
             continue  # the assembler (the appliance itself)
-        ids = [i.value for i in ([agent.who.identifier] if agent.who and agent.who.identifier else [])
-               if i.system == ID_BUNDLE_SHA256]
+        who = agent.who
+        if who is None or who.identifier is None or who.identifier.system != ID_BUNDLE_SHA256:
+            raise NotOurBundle("a model agent of the Provenance has no bundle-sha256 identifier")
         models.append(ModelRef(
-            name=agent.who.display, role=roles[0], bundle_hash=ids[0] if ids else "",
+            name=who.display or "", role=roles[0], bundle_hash=who.identifier.value,
             precision=ext.find(agent.extension, MODEL_PRECISION),
             execution_provider=ext.find(agent.extension, MODEL_PROVIDER),
         ))
@@ -142,8 +143,16 @@ def values_from_bundle(bundle: Bundle) -> ResultValues:
     """Every value of the result ``bundle`` was made from (see ``ResultValues``).
 
     Raises NotOurBundle when the Bundle lacks the QuestionnaireResponse, the Provenance or the
-    extensions the appliance writes.
+    extensions the appliance writes, or holds values the result document would not accept (the
+    message gives their number, never a value).
     """
+    try:
+        return _values(bundle)
+    except ValidationError as e:
+        raise NotOurBundle(f"the Bundle's values do not form a result ({len(e.errors())} problem(s))") from None
+
+
+def _values(bundle: Bundle) -> ResultValues:
     response: QuestionnaireResponse = _one(bundle, QuestionnaireResponse)
     prov: Provenance = _one(bundle, Provenance)
     if response.identifier is None or response.identifier.system != ID_INPUT:
