@@ -167,3 +167,31 @@ def test_table_cli(pipelines, keys, tmp_path):  # noqa: F811
     assert len(read_csv(out)) == len(files) and "4 row(s)" in r.stderr
     r = CliRunner().invoke(main, ["table", "-i", str(ident_path), str(tmp_path / "in"), "-o", str(out)])
     assert r.exit_code != 0 and "exists" in r.output + r.stderr
+
+
+def test_parquet_of_a_custom_task_needs_its_file_and_types_every_kind(keys, tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    from test_fhir import mixed_task, synthetic
+
+    from appliance.result import FeatureResult
+
+    _, identities, recipients = keys
+    task = mixed_task()
+    results = [synthetic(task, severity=FeatureResult(value="mild", status="extracted"),
+                         pain_score=FeatureResult(value=7, status="extracted"),
+                         drugs=FeatureResult(value=["a", "b"], status="extracted"),
+                         pain=FeatureResult(value=True, status="extracted", confidence=0.8))]
+    write(tmp_path / "in", results, task, recipients, formats=("native",))
+    out = tmp_path / "t.parquet"
+    with pytest.raises(TableError, match="--task FILE"):
+        write_table([tmp_path / "in"], identities, out)
+    assert not out.exists()
+    write_table([tmp_path / "in"], identities, out, tasks=[task])
+    assert (out.stat().st_mode & 0o777) == 0o600
+    table = pq.read_table(out)
+    types = {c: str(table.schema.field(c).type) for c in ("severity__value", "pain_score__value", "drugs__value")}
+    assert types["severity__value"] == "string" and types["pain_score__value"] == "double"
+    assert types["drugs__value"].startswith("list<") and types["drugs__value"].endswith(": string>")
+    (row,) = table.to_pylist()
+    assert (row["severity__value"], row["pain_score__value"], row["drugs__value"]) == ("mild", 7.0, ["a", "b"])
+    assert row["translator"] == "opus-mt" and row["extractor_hash"] == "ef" * 32

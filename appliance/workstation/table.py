@@ -149,16 +149,18 @@ def write_table(paths: Sequence[Path], identities: Sequence[Any], out: Path, *, 
     """Write the table of every result under ``paths`` to ``out`` (``.csv`` or ``.parquet``).
 
     One row per result file (:func:`~appliance.workstation.reading.result_files`: a result written in
-    two formats counts once). Raises TableError when ``out`` exists (without ``force``), has another
-    suffix, a file cannot be decrypted or validated (the table is not written), results are of more
-    than one task without ``allow_mixed_tasks``, or a Parquet table lacks a task to type its value
-    columns (``tasks``: task files for results of tasks that are not built in).
+    two formats counts once). Raises TableError when ``out`` exists (without ``force``), its folder
+    does not, it has another suffix, a file cannot be decrypted or validated (the table is not
+    written), results are of more than one task without ``allow_mixed_tasks``, or a Parquet table
+    lacks a task to type its value columns (``tasks``: task files for tasks that are not built in).
     """
     kind = out.suffix.lower()
     if kind not in (".csv", ".parquet"):
         raise TableError(f"{out}: the table is written as .csv or .parquet")
     if out.exists() and not force:
         raise TableError(f"{out} exists (use --force to replace it)")
+    if not out.parent.is_dir():
+        raise TableError(f"{out.parent}: no such folder")
     files, skipped = result_files(paths)
     if not files:
         raise TableError("no result files found")
