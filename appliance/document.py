@@ -21,8 +21,11 @@ class Document(BaseModel):
 
     @property
     def content_hash(self) -> str:
+        """sha256 (hex) of ``text`` as UTF-8 (``text_hash``): what ``Result.input_sha256`` holds."""
         return text_hash(self.text)
 
 
 def text_hash(text: str) -> str:
+    """sha256 (hex) of the decoded text as UTF-8 (the same as ``PreparedText.text_sha256``); raises
+    ``UnicodeEncodeError`` for a lone surrogate."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -42,10 +42,13 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["PERSIAN_CODES", "ZWNJ", "is_persian", "normalize", "normalize_with_offsets"]
+__all__ = ["PERSIAN_CODES", "ZWNJ", "base_language", "is_persian", "normalize", "normalize_with_offsets"]
 
 ZWNJ = "\u200c"
+# Language codes read as Persian. One of the project's language-code tables (with ``base_language``
+# below and ``appliance.language``); kept behind ``is_persian`` / ``base_language`` so they can move.
 PERSIAN_CODES = frozenset({"fa", "fas", "per", "fa-ir", "fa_ir", "prs"})
+_PERSIAN_BASES = frozenset({"fas", "per", "prs"})
 
 _DIGITS = {chr(0x06F0 + i): str(i) for i in range(10)} | {chr(0x0660 + i): str(i) for i in range(10)}
 _COMMON = {
@@ -102,6 +105,15 @@ def is_persian(language: str | None, text: str = "") -> bool:
         return False
     arabic = sum(1 for c in letters if "\u0600" <= c <= "\u06ff" or "\ufb50" <= c <= "\ufeff")
     return arabic / len(letters) > 0.5
+
+
+def base_language(code: str | None) -> str:
+    """The base code of a language tag, lower case: ``fa-IR`` -> ``fa``, ``EN_us`` -> ``en``; the ISO 639-2/3
+    Persian codes ``fas`` / ``per`` / ``prs`` -> ``fa``; ``''`` for no code."""
+    if not code:
+        return ""
+    base = code.strip().lower().replace("_", "-").split("-")[0]
+    return "fa" if base in _PERSIAN_BASES else base
 
 
 def _boundaryish(ch: str | None) -> bool:
