@@ -210,3 +210,20 @@ def test_pages_name_what_is_missing(box, tmp_path):
     queue = client.get("/", headers={"Host": "localhost"}).get_data(as_text=True)
     assert "1 file in the results folder could not be read" in queue
     assert "another identity" in queue and "damaged" in queue
+
+
+def test_a_port_in_use_is_an_error_message_not_a_traceback(box, tmp_path):
+    import socket
+
+    from click.testing import CliRunner
+
+    from appliance.cli import main
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        res = CliRunner().invoke(main, ["review", "--identity", str(box.identity), "--results", str(box.results),
+                                        "--folder", str(tmp_path / "rev"), "--port", str(port)])
+    assert res.exit_code == 1 and f"cannot listen on 127.0.0.1:{port}" in res.output, res.output
+    assert not isinstance(res.exception, OSError)

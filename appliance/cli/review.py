@@ -77,7 +77,10 @@ def review(ctx: click.Context, identity: Path | None, results: Path | None, inpu
     station = ReviewStation.open(results, inputs, identity, folder, reviewer, task_files=task_files,
                                  audit_rate=audit_rate, lock=True)
     try:
-        server = make_server(station, port=port)
+        try:
+            server = make_server(station, port=port)
+        except OSError as e:
+            raise click.ClickException(f"cannot listen on 127.0.0.1:{port}: {e.strerror or e}") from None
         with_text = sum(1 for k in station.source.results if station.source.results[k].input_path is not None)
         click.echo(f"{len(station.source.results)} results ({with_text} with an archived transcript), "
                    f"{len(station.source.problems)} unreadable; review folder {folder}")
