@@ -336,7 +336,7 @@ def summary_format():
         suffix: str = ".summary.txt"
         media_type: str = "text/plain"
 
-        def render(self, result: Result) -> bytes:
+        def render(self, result: Result, context) -> bytes:
             return " ".join(k for k, f in result.features.items() if f.value is True).encode()
 
     REGISTRY.register(Summary())

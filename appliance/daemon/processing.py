@@ -25,7 +25,7 @@ from .. import crypto
 from ..document import Document
 from ..errors import ApplianceError, InputError
 from ..inputs import InputRegistry, ParseLimits
-from ..outputs import Renderer
+from ..outputs import RenderContext, Renderer
 from ..reader import file_size, read_bytes
 from ..result import Result
 from ..store import Store, WorkItem, result_key
@@ -74,6 +74,8 @@ class Processor:
         self.recipients = list(recipients)
         self.inputs = inputs
         self.renderers = list(renderers)
+        # The task the pipeline runs, for formats that need it (fhir); a stand-in pipeline may have none.
+        self.render_context = RenderContext(task=getattr(pipeline, "task", None))
         self.parse_limits = parse_limits
         self.max_file_bytes = max_file_bytes
         self.max_attempts = max_attempts
@@ -127,7 +129,7 @@ class Processor:
         for renderer in self.renderers:
             if self.store.result_path(key, renderer.suffix).exists():
                 continue
-            encrypted = crypto.encrypt(renderer.render(result), self.recipients)
+            encrypted = crypto.encrypt(renderer.render(result, self.render_context), self.recipients)
             self.store.write_result(key, renderer.suffix, encrypted)
 
     def _already_done(self, item: WorkItem, key: str, raw: bytes, bytes_sha256: str) -> Outcome:
