@@ -41,7 +41,7 @@ class PathsConfig(_Section):
         description="Claimed files being processed (crash recovery reads it). Default: `<root>/work`.",
     )
     outbox: Path | None = Field(
-        default=None, description="Encrypted results (`<id>.<hash>.json.age`). Default: `<root>/outbox`."
+        default=None, description="Encrypted results (`<key>.json.age`, see docs/integration.md). Default: `<root>/outbox`."
     )
     failed: Path | None = Field(
         default=None,
@@ -119,7 +119,7 @@ class RetentionConfig(_Section):
     on_success: Literal["delete", "archive"] = Field(
         default="delete",
         description="What happens to an input once its result is durably written: `delete` it, or "
-        "`archive` it encrypted to the recipients in the archive folder (`<id>.<hash>.<ext>.age`).",
+        "`archive` it encrypted to the recipients in the archive folder (`<key>.<ext>.age`).",
     )
 
 
@@ -241,7 +241,7 @@ class ServiceConfig(_Section):
 
 
 class OutputConfig(_Section):
-    """Result formats: each input gives one encrypted file per format, `<id>.<hash><suffix>.age`."""
+    """Result formats: each input gives one encrypted file per format, `<key><suffix>.age`."""
 
     formats: list[str] = Field(
         default_factory=lambda: list(DEFAULT_FORMATS),
