@@ -80,6 +80,10 @@ class Processor:
         try:
             raw = read_bytes(item.path, self.max_file_bytes, follow_symlinks=False)
         except FileNotFoundError:
+            try:
+                self.store.remove_work(item)  # (its empty claim folder and its attempt record)
+            except OSError:
+                pass  # (left for the next start's recovery to remove)
             return Vanished()
         except InputError as e:  # refused without reading it (too large, a link, a pipe...): no hash
             return Failed(Stage.READ, e, size=file_size(item.path))
