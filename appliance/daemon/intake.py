@@ -7,7 +7,9 @@ Sources, in the order ``next_item`` serves them:
    close or rename event, or a settled size and mtime), claimed by an atomic rename into ``work/``;
    and items left in ``work/`` by a crash or a cold stop (``recover``), the least often interrupted
    first. So a recovered input is not in the line of fire at every start: the one in flight at a
-   kill goes behind the others and behind new work (which does not wait for it either).
+   kill goes behind the others and behind new work. Right after a start, recovered items wait while
+   inbox files found by the first scan settle (at most twice ``watch.settle_seconds``), so that a new
+   input goes first.
 
 While a storage failure lasts (``hold``) nothing new is claimed and no recovered item is served:
 only due retries run, the first of which probes whether the disk works again. A claim that fails
@@ -64,6 +66,8 @@ class Intake:
         self._last_new = False  # the last item served was a new one (the next recovered one goes first)
         self._hold_until: float | None = None  # storage failure: claim nothing new before then
         self._claim_failures = 0
+        self.settle_seconds = watch.settle_seconds
+        self._recovered_from = 0.0  # recovered items wait until then while inbox files are settling
 
     # ------------------------------------------------------------------------------------ sources
 
@@ -74,6 +78,7 @@ class Intake:
         self.store.prune_attempts(items)
         ranked = sorted(items, key=lambda i: (self.store.attempt_record(i).interrupted, i.claim))
         self._work.extend(ranked)
+        self._recovered_from = self.clock() + 2 * self.settle_seconds
         return len(ranked)
 
     def watch(self) -> bool:
@@ -170,7 +175,9 @@ class Intake:
         return None
 
     def _recovered(self) -> WorkItem | None:
-        return self._work.popleft() if self._work else None
+        if not self._work or (self.clock() < self._recovered_from and len(self.tracker)):
+            return None
+        return self._work.popleft()
 
     def _new(self) -> WorkItem | None:
         while self._ready:
