@@ -969,3 +969,41 @@ def test_sd_notify_protocol(tmp_path):
             p.kill()
         sock.close()
     assert messages.index("STATUS=loading models") < messages.index("READY=1")
+
+
+@pytest.mark.parametrize(
+    "orig, argv, want",
+    [
+        (["py", "/v/bin/appliance", "run", "-c", "f"], ["/v/bin/appliance", "run", "-c", "f"], ["py", "/v/bin/appliance"]),
+        (["py", "-X", "dev", "t/fakepipe.py", "run"], ["t/fakepipe.py", "run"], ["py", "-X", "dev", "t/fakepipe.py"]),
+        (["py", "-c", "code", "run"], ["-c", "run"], ["py", "-c", "code"]),
+        (["py", "-m", "appliance.cli", "run"], ["/a/appliance/cli/__init__.py", "run"], ["py", "-m", "appliance.cli"]),
+    ],
+)
+def test_the_child_runs_the_daemons_own_command_line(monkeypatch, orig, argv, want):
+    """The suspect's child process is this program again (so a wrapper that swaps the pipeline loader,
+    like tests/fakepipe.py, is honoured), with the hidden `isolated-worker` command."""
+    from appliance.daemon.isolation import worker_command
+
+    monkeypatch.setattr(sys, "orig_argv", orig)
+    monkeypatch.setattr(sys, "argv", argv)
+    assert worker_command() == [*want, "isolated-worker"]
+
+
+def test_throttle_writes_one_line_per_condition_and_interval(caplog):
+    from appliance.daemon.throttle import Throttle
+
+    now = [0.0]
+    t = Throttle(lambda: now[0], interval=300)
+    with caplog.at_level("INFO", logger="appliance.daemon"):
+        for i in range(500):  # a failure every 10 ms for 5 s, then every second for 10 minutes
+            now[0] = i * 0.01
+            t.problem("storage", 30, "retry_scheduled", errno="ENOSPC")
+        for i in range(600):
+            now[0] = 5 + i
+            t.problem("storage", 30, "retry_scheduled", errno="ENOSPC")
+        t.resolved("storage")
+        t.resolved("storage")  # (once)
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == ["retry_scheduled", "retry_scheduled", "retry_scheduled", "storage_recovered"]
+    assert caplog.records[1].fields["repeated"] > 500 and caplog.records[3].fields["failures"] == 1100
