@@ -391,9 +391,7 @@ class Store:
             "failed": count(
                 self.failed, lambda e: e.name.endswith(ERROR_SUFFIX) and not e.name.startswith(".")
             ),
-            "outbox": count(
-                self.outbox, lambda e: e.name.endswith(results) and not e.name.startswith(".")
-            ),
+            "outbox": count(self.outbox, lambda e: e.name.endswith(results) and not e.name.startswith(".")),
             "processed": sum(1 for p in self.ledger.glob("*/*.json") if not p.name.startswith("."))
             if ledger
             else -1,

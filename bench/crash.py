@@ -40,12 +40,20 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from appliance import crypto  # noqa: E402
+from appliance import crypto
 
 SYMPTOMS = [
-    "severe pain in the back", "a fever since Monday", "trouble sleeping at night", "no appetite",
-    "shortness of breath", "vomiting after meals", "weakness and fatigue", "a seizure yesterday",
-    "worries about the cost of treatment", "burning when passing urine", "constipation for a week",
+    "severe pain in the back",
+    "a fever since Monday",
+    "trouble sleeping at night",
+    "no appetite",
+    "shortness of breath",
+    "vomiting after meals",
+    "weakness and fatigue",
+    "a seizure yesterday",
+    "worries about the cost of treatment",
+    "burning when passing urine",
+    "constipation for a week",
 ]
 EVENT_END = ("processed", "failed", "duplicate", "recovered")
 
@@ -72,8 +80,9 @@ class Daemon:
         env.update(ORT_DISABLE_TELEMETRY="1", HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
         exe = Path(sys.executable).parent / "appliance"
         cmd = [str(exe)] if exe.exists() else [sys.executable, "-c", "from appliance.cli import main; main()"]
-        self.p = subprocess.Popen(cmd + ["run", "--config", str(config)], stdout=self._fh,
-                                  stderr=subprocess.STDOUT, env=env)
+        self.p = subprocess.Popen(
+            cmd + ["run", "--config", str(config)], stdout=self._fh, stderr=subprocess.STDOUT, env=env
+        )
 
     def events(self, name: str | None = None) -> list[dict]:
         out = []
@@ -128,8 +137,13 @@ def run(args: argparse.Namespace) -> dict:
 
     conf = {  # scripts/demo.sh's settings
         "paths": {"root": str(root)},
-        "pipeline": {"task": "palliative13", "strategy": args.strategy, "extractor": "smollm2-135m-instruct",
-                     "models_dir": str(args.models_dir), "languages": ["en"]},
+        "pipeline": {
+            "task": "palliative13",
+            "strategy": args.strategy,
+            "extractor": "smollm2-135m-instruct",
+            "models_dir": str(args.models_dir),
+            "languages": ["en"],
+        },
         "recipients": {"keys": [public]},
         "watch": {"settle_seconds": 1.0, "rescan_seconds": 5.0, "tick_seconds": 0.2},
         "retries": {"backoff_seconds": 1.0},
@@ -159,12 +173,15 @@ def run(args: argparse.Namespace) -> dict:
             what = "blind"
         else:
             wait_until(lambda: proc.events("ready"), 600, proc)
-            for name in batch[len(early):]:
+            for name in batch[len(early) :]:
                 drop(inbox, name, inputs[name], rng)
             k = rng.randint(1, max(1, 2 * per_round))
             wait_until(
-                lambda: len(proc.events("processing")) + len(proc.events("isolating")) >= k
-                or not any(os.scandir(inbox)) and not any(os.scandir(root / "work")),
+                lambda: (
+                    len(proc.events("processing")) + len(proc.events("isolating")) >= k
+                    or not any(os.scandir(inbox))
+                    and not any(os.scandir(root / "work"))
+                ),
                 600,
                 proc,
             )
@@ -173,7 +190,7 @@ def run(args: argparse.Namespace) -> dict:
         proc.kill()
         kills += 1
         if what == "blind":  # the rest of the round's files arrive while it is down
-            for name in batch[len(early):]:
+            for name in batch[len(early) :]:
                 drop(inbox, name, inputs[name], rng)
         began = {e["file"] for e in proc.events() if e.get("event") in ("processing", "isolating")}
         ended = {e["file"] for e in proc.events() if e.get("event") in EVENT_END}
@@ -186,9 +203,13 @@ def run(args: argparse.Namespace) -> dict:
     proc = Daemon(config, scratch / "daemon-final.log")
     runs.append(proc)
     done = wait_until(
-        lambda: len([p for p in (root / "outbox").iterdir() if not p.name.startswith(".")])
-        + len(list((root / "failed").glob("*.error.json"))) >= len(inputs)
-        and not any(os.scandir(inbox)) and not any(os.scandir(root / "work")),
+        lambda: (
+            len([p for p in (root / "outbox").iterdir() if not p.name.startswith(".")])
+            + len(list((root / "failed").glob("*.error.json")))
+            >= len(inputs)
+            and not any(os.scandir(inbox))
+            and not any(os.scandir(root / "work"))
+        ),
         args.timeout,
         proc,
     )
@@ -224,8 +245,15 @@ def run(args: argparse.Namespace) -> dict:
         "final_run_seconds": round(final_seconds, 1),
     }
     result = {
-        "settings": {"strategy": args.strategy, "seed": args.seed, "max_attempts": 3, "demo_watch": conf["watch"],
-                     "backoff_seconds": 1.0, "startup_seconds": args.startup_seconds, "max_delay": args.max_delay},
+        "settings": {
+            "strategy": args.strategy,
+            "seed": args.seed,
+            "max_attempts": 3,
+            "demo_watch": conf["watch"],
+            "backoff_seconds": 1.0,
+            "startup_seconds": args.startup_seconds,
+            "max_delay": args.max_delay,
+        },
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
         "figures": figures,
         "rounds": rounds,
@@ -240,15 +268,23 @@ def run(args: argparse.Namespace) -> dict:
 def table(result: dict) -> str:
     f, s = result["figures"], result["settings"]
     rows = [
-        ("transcripts", f["files"]), ("SIGKILLs", f["kills"]), ("kills with an input in flight", f["kills_in_flight"]),
-        ("**lost**", f["lost"]), ("**duplicated**", f["duplicated"]),
-        ("**valid transcripts quarantined**", f["quarantined"]), ("**entries left in work/**", f["work_left"]),
-        ("results", f["results"]), ("suspects extracted in a child process", f["isolated"]),
-        ("child processes that crashed", f["child_crashes"]), ("wall time (s)", f["wall_seconds"]),
+        ("transcripts", f["files"]),
+        ("SIGKILLs", f["kills"]),
+        ("kills with an input in flight", f["kills_in_flight"]),
+        ("**lost**", f["lost"]),
+        ("**duplicated**", f["duplicated"]),
+        ("**valid transcripts quarantined**", f["quarantined"]),
+        ("**entries left in work/**", f["work_left"]),
+        ("results", f["results"]),
+        ("suspects extracted in a child process", f["isolated"]),
+        ("child processes that crashed", f["child_crashes"]),
+        ("wall time (s)", f["wall_seconds"]),
         ("final clean run (s)", f["final_run_seconds"]),
     ]
-    head = (f"# Crash benchmark (bench/crash.py)\n\nStrategy `{s['strategy']}`, seed {s['seed']}, demo settings "
-            f"(max_attempts 3), {result['machine']['cpus']} CPUs.\n\n| figure | value |\n|---|---|\n")
+    head = (
+        f"# Crash benchmark (bench/crash.py)\n\nStrategy `{s['strategy']}`, seed {s['seed']}, demo settings "
+        f"(max_attempts 3), {result['machine']['cpus']} CPUs.\n\n| figure | value |\n|---|---|\n"
+    )
     return head + "\n".join(f"| {k} | {v} |" for k, v in rows) + "\n"
 
 
@@ -257,12 +293,22 @@ def main() -> int:
     ap.add_argument("--files", type=int, default=1000)
     ap.add_argument("--kills", type=int, default=100)
     ap.add_argument("--strategy", default="hybrid", choices=["hybrid", "evidence", "json", "rules"])
-    ap.add_argument("--models-dir", type=Path, default=Path(os.environ.get("APPLIANCE_MODELS_DIR", REPO / ".cache" / "models")))
+    ap.add_argument(
+        "--models-dir",
+        type=Path,
+        default=Path(os.environ.get("APPLIANCE_MODELS_DIR", REPO / ".cache" / "models")),
+    )
     ap.add_argument("--seed", type=int, default=12012)
-    ap.add_argument("--startup-seconds", type=float, default=8.0, help="blind kills land in [0.2, this] after a start")
-    ap.add_argument("--max-delay", type=float, default=1.5, help="extra random delay after the k-th start (s)")
+    ap.add_argument(
+        "--startup-seconds", type=float, default=8.0, help="blind kills land in [0.2, this] after a start"
+    )
+    ap.add_argument(
+        "--max-delay", type=float, default=1.5, help="extra random delay after the k-th start (s)"
+    )
     ap.add_argument("--timeout", type=float, default=7200, help="limit of the final run (s)")
-    ap.add_argument("--out", default=str(REPO / "bench" / "results" / "crash"), help="stem of the .json/.md written")
+    ap.add_argument(
+        "--out", default=str(REPO / "bench" / "results" / "crash"), help="stem of the .json/.md written"
+    )
     ap.add_argument("--keep", action="store_true", help="keep the scratch folder (logs, data)")
     args = ap.parse_args()
     result = run(args)

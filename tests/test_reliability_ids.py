@@ -16,14 +16,17 @@ import hashlib
 import json
 import os
 
-from appliance.resultkey import id_sha256, legacy_key, result_key
 from reliability import Box, validate_result, wait_for
+
+from appliance.resultkey import id_sha256, legacy_key, result_key
 
 SAME = b"The patient has pain and a fever."
 
 
 def _all_handled(box: Box, n_results: int):
-    return lambda: len(box.entries("outbox")) >= n_results and not box.entries("inbox") and not box.entries("work")
+    return lambda: (
+        len(box.entries("outbox")) >= n_results and not box.entries("inbox") and not box.entries("work")
+    )
 
 
 def test_id_collision_matrix_gives_one_result_per_distinct_input(tmp_path):
@@ -31,11 +34,21 @@ def test_id_collision_matrix_gives_one_result_per_distinct_input(tmp_path):
     long = "x" * 80
     crafted = result_key("ward 3", hashlib.sha256(SAME).hexdigest()).rsplit(".", 1)[0]
     same_bytes = [
-        "ward 3.txt", "ward_3.txt", "ward:3.txt", "ward~3.txt", "Ward_3.txt", "ward__3.txt",
-        f"{long}A.txt", f"{long}B.txt", f"{long}.txt",
-        "تماس-۱.txt", "تماس-۲.txt", "input.txt",
+        "ward 3.txt",
+        "ward_3.txt",
+        "ward:3.txt",
+        "ward~3.txt",
+        "Ward_3.txt",
+        "ward__3.txt",
+        f"{long}A.txt",
+        f"{long}B.txt",
+        f"{long}.txt",
+        "تماس-۱.txt",
+        "تماس-۲.txt",
+        "input.txt",
         f"{crafted}.txt",
-        "m" * 251 + ".txt", "m" * 250 + "n.txt",
+        "m" * 251 + ".txt",
+        "m" * 250 + "n.txt",
     ]
     doc = json.dumps({"id": "ward 3", "text": SAME.decode()}).encode()
     inputs: dict[str, bytes] = {name: SAME for name in same_bytes}
@@ -62,7 +75,9 @@ def test_id_collision_matrix_gives_one_result_per_distinct_input(tmp_path):
         sha = hashlib.sha256(inputs[name]).hexdigest()
         assert fname == f"{result_key(expected_id, sha)}.json.age"
         assert fname.endswith(f".{sha[:16]}.json.age") and len(fname.encode()) <= 255
-    assert by_source["ward_3.txt"][0].startswith("ward_3.") and by_source["ward 3.txt"][0].startswith("ward_3.")
+    assert by_source["ward_3.txt"][0].startswith("ward_3.") and by_source["ward 3.txt"][0].startswith(
+        "ward_3."
+    )
     assert box.failures() == {}
     assert [e["file"] for e in proc.events("duplicate")] == ["j3.json"]
     ledger = [p for p in (box.state / "ledger").rglob("*.json")]
@@ -97,7 +112,12 @@ def test_an_upgraded_box_keeps_its_ledger_work_and_outbox(tmp_path):
         sha = hashlib.sha256(raw).hexdigest()
         key = legacy_key(doc_id, sha)
         (ledger / sha[:2]).mkdir(parents=True, exist_ok=True)
-        entry = {"key": key, "done_at": "2025-01-01T00:00:00+00:00", "bytes_sha256": sha, "id_slug": key[:-17]}
+        entry = {
+            "key": key,
+            "done_at": "2025-01-01T00:00:00+00:00",
+            "bytes_sha256": sha,
+            "id_slug": key[:-17],
+        }
         (ledger / sha[:2] / f"{key}.json").write_text(json.dumps(entry))
 
     done_plain, done_spaced = b"Processed before the upgrade.", b"Also processed before."

@@ -22,9 +22,9 @@ The parts, one job each:
 
 from __future__ import annotations
 
+from .models import PipelineLike, PipelineLoader
 from .outcome import Decision, Outcome
 from .policy import FailurePolicy
-from .models import PipelineLike, PipelineLoader
 from .processing import Processor
 from .service import ColdStop, Daemon, default_loader
 

@@ -20,7 +20,18 @@ from ..state import utcnow
 from ..store import FailureRecord, Store, WorkItem
 from .intake import Intake
 from .isolation import ChildCrashed
-from .outcome import Duplicate, Failed, Forget, Outcome, Processed, Quarantine, Recovered, Retry, Stage, Vanished
+from .outcome import (
+    Duplicate,
+    Failed,
+    Forget,
+    Outcome,
+    Processed,
+    Quarantine,
+    Recovered,
+    Retry,
+    Stage,
+    Vanished,
+)
 from .policy import FailurePolicy
 from .status import StatusReporter
 from .throttle import Throttle
@@ -131,8 +142,14 @@ class OutcomeHandler:
             target = self.store.fail(item, record)
         except OSError as e:
             self.pending[item.path] = q
-            self.throttle.problem("quarantine", logging.ERROR, "quarantine_failed", file=item.label,
-                                  reason=q.reason.value, **exception_fields(e))
+            self.throttle.problem(
+                "quarantine",
+                logging.ERROR,
+                "quarantine_failed",
+                file=item.label,
+                reason=q.reason.value,
+                **exception_fields(e),
+            )
             self._retry(item, self.policy.quarantine_failed(item.path, e))
             return
         self.pending.pop(item.path, None)

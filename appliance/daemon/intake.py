@@ -189,7 +189,11 @@ class Intake:
                 self._claim_failures += 1
                 self.hold(self.retries.delay(self._claim_failures))
                 self.throttle.problem(
-                    "claim", logging.ERROR, "claim_failed", file=display_name(path.name), **exception_fields(e)
+                    "claim",
+                    logging.ERROR,
+                    "claim_failed",
+                    file=display_name(path.name),
+                    **exception_fields(e),
                 )
                 self._ready.appendleft(path)  # (still in the inbox: claimed once the hold ends)
                 self._queued.add(path)

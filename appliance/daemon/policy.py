@@ -41,11 +41,11 @@ RETRIED = frozenset({Reason.PIPELINE_ERROR, Reason.INTERNAL_ERROR, Reason.INTERR
 ALWAYS_RETRIED = frozenset({Reason.STORAGE_ERROR, Reason.ENVIRONMENT_ERROR})
 #: ``OSError`` codes that describe the box, not the input: full, read-only, missing, failing, denied.
 ENVIRONMENTAL_ERRNOS = frozenset(
-    {
-        errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.ENOENT, errno.ENOTDIR, errno.EACCES,
-        errno.EPERM, errno.ENOMEM, errno.EMFILE, errno.ENFILE, errno.EAGAIN, errno.EBUSY, errno.ESTALE,
-        errno.EXDEV, errno.ENODEV, errno.ENXIO, errno.ETIMEDOUT, errno.ENOLCK,
-    }
+    getattr(errno, name)
+    for name in (
+        "ENOSPC EDQUOT EROFS EIO ENOENT ENOTDIR EACCES EPERM ENOMEM EMFILE ENFILE EAGAIN EBUSY ESTALE EXDEV "
+        "ENODEV ENXIO ETIMEDOUT ENOLCK"
+    ).split()
 )
 
 

@@ -102,7 +102,9 @@ class Daemon:
             heartbeat_seconds=config.service.status_interval_seconds,
             throttle=self.throttle,
         )
-        self.intake = Intake(self.store, config.watch, clock=clock, throttle=self.throttle, retries=config.retries)
+        self.intake = Intake(
+            self.store, config.watch, clock=clock, throttle=self.throttle, retries=config.retries
+        )
         self.policy = FailurePolicy(config.retries)
         self.outcomes = OutcomeHandler(self.store, self.intake, self.policy, self.reporter, self.throttle)
         self.heartbeat = Heartbeat(

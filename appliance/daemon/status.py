@@ -97,7 +97,9 @@ class StatusReporter:
                 write_status(self.store.state, self.status)
                 self._dirty = False
             except Exception as e:  # the status file is informational: never a reason to stop
-                self.throttle.problem("status_write", logging.ERROR, "status_write_failed", **exception_fields(e))
+                self.throttle.problem(
+                    "status_write", logging.ERROR, "status_write_failed", **exception_fields(e)
+                )
                 return
         self.throttle.resolved("status_write")
 
