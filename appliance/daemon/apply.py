@@ -9,6 +9,7 @@ one ``…_recovered`` line when they end; not a line per retry.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -137,6 +138,11 @@ class OutcomeHandler:
     def quarantine(self, item: WorkItem, q: Quarantine) -> None:
         """Move the input to failed/ with its sidecar. When ``failed/`` cannot be written, the input
         stays in work/ and the quarantine is retried with backoff (``pending``); other inputs flow."""
+        if not os.path.lexists(item.path):  # (removed from work/ by hand meanwhile)
+            self.pending.pop(item.path, None)
+            self.policy.settled(item.path)
+            event(log, logging.WARNING, "vanished", file=item.label)
+            return
         record = _record(item.label, q, lambda: max(1, self.store.attempt_record(item).attempts))
         try:
             target = self.store.fail(item, record)
