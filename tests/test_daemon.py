@@ -357,6 +357,23 @@ def test_recovered_items_take_turns_with_new_ones_least_interrupted_first(tmp_pa
     assert order[0].startswith("new") and order[1] == "once.txt" and order[2].startswith("new")
 
 
+def test_a_missing_outbox_keeps_inputs_queued_until_it_is_back(tmp_path):
+    """Issue #12, without mounting anything: the outbox vanishes (an unmounted share). Writing fails
+    (ENOENT); the input stays in work/, nothing new is claimed, nothing is quarantined, the condition
+    is logged once; when the outbox is back everything flows."""
+    env = Env(tmp_path)
+    d = daemon(env)
+    shutil.rmtree(env.outbox)
+    env.drop("a.txt", "pain")
+    env.drop("b.txt", "fever")
+    run_until(d, lambda: d.status.retries >= 5, timeout=20)
+    assert env.failures() == {} and [os.listdir(env.work / c) for c in env.files("work")] == [["a.txt"]]
+    assert env.files("inbox") == ["b.txt"] and d.status.last_error.code == "storage_error"
+    env.outbox.mkdir()
+    run_until(d, lambda: len(env.files("outbox")) == 2 and env.files("work") == [])
+    assert env.failures() == {} and d.status.processed == 2
+
+
 def test_refuses_to_start_without_recipients(tmp_path):
     from appliance.errors import ConfigError
 
