@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import re
 from typing import Any
 
 from ..document import Document
@@ -19,7 +18,9 @@ from .registry import ParseLimits
 
 #: The accepted fields; any other is refused (``json_unknown_field``) so a misspelt ``Text`` is not ignored.
 FIELDS = frozenset({"id", "language", "text", "metadata"})
-_LANG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")  # 'en', 'fa', 'pt-BR', 'zh-Hant-TW'
+#: Codes that are valid BCP-47 but name no language a transcript can be in (RFC 5646 § 2.2.1 and
+#: ISO 639-2: undetermined, uncoded, multiple, no linguistic content).
+_NOT_A_LANGUAGE = frozenset({"und", "mis", "mul", "zxx"})
 
 
 def parse(raw: bytes, name: str, limits: ParseLimits) -> Document:
@@ -77,11 +78,7 @@ def parse(raw: bytes, name: str, limits: ParseLimits) -> Document:
             raise InputError(
                 Reason.JSON_FIELD, f"field 'language' must be a string or null, not {_json_type(language)}"
             )
-        if not _LANG.match(language):
-            raise InputError(
-                Reason.BAD_LANGUAGE, "field 'language' is not a language code such as 'en', 'fa', 'pt-BR'"
-            )
-        language = language.lower()
+        language = check_language(language)
     metadata = data.get("metadata")
     if metadata is None:
         metadata = {}
@@ -93,6 +90,24 @@ def parse(raw: bytes, name: str, limits: ParseLimits) -> Document:
             Reason.METADATA_TOO_LARGE, f"metadata is {size} bytes; the limit is {limits.max_metadata_bytes}"
         )
     return Document(id=doc_id, text=body, language=language, metadata=metadata, source_name=name)
+
+
+def check_language(code: str) -> str:
+    """Return ``code`` lower-cased if it is a valid BCP-47 tag (RFC 5646, hyphen-separated) whose
+    every subtag is in the IANA language-subtag registry (``langcodes.tag_is_valid``) and whose
+    language is a real one: not private use (``qaa``–``qtz``, ``x-…``) nor ``und``/``mis``/``mul``/``zxx``.
+
+    Raises ``InputError`` ``bad_language`` (the message never quotes the code: it may be content).
+    """
+    import langcodes  # (IANA registry data; imported on first use)
+
+    hint = "a language code such as 'en', 'fa', 'pt-BR' (or null to detect the language)"
+    if not code.isascii() or "_" in code or not langcodes.tag_is_valid(code):
+        raise InputError(Reason.BAD_LANGUAGE, f"field 'language' is not a valid BCP-47 tag; give {hint}")
+    primary = (langcodes.Language.get(code).language or "").lower()
+    if not primary or primary in _NOT_A_LANGUAGE or "qaa" <= primary <= "qtz" or primary.startswith("x-"):
+        raise InputError(Reason.BAD_LANGUAGE, f"field 'language' names no known language; give {hint}")
+    return code.lower()
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
