@@ -44,7 +44,7 @@ class Processor:
     ``renderers``: the configured output formats, in order (at least one). ``max_file_bytes``: larger
     inputs are refused unread. ``isolator`` runs suspects (its ``separate_process`` makes the daemon
     release its own models meanwhile); ``keepalive`` is called while it waits. ``retention``:
-    ``delete`` or ``archive``.
+    ``delete`` or ``archive``. ``render_context``: what the formats may need besides the result (the task).
     """
 
     def __init__(
@@ -60,6 +60,7 @@ class Processor:
         max_file_bytes: int,
         retention: Literal["delete", "archive"],
         keepalive: Callable[[], None] = lambda: None,
+        render_context: RenderContext | None = None,
     ) -> None:
         self.store = store
         self.slot = slot
@@ -67,8 +68,7 @@ class Processor:
         self.recipients = list(recipients)
         self.inputs = inputs
         self.renderers = list(renderers)
-        # The task the pipeline runs, for formats that need it (fhir); a stand-in pipeline may have none.
-        self.render_context = RenderContext(task=getattr(pipeline, "task", None))
+        self.render_context = render_context or RenderContext()
         self.parse_limits = parse_limits
         self.max_file_bytes = max_file_bytes
         self.retention = retention

@@ -31,6 +31,7 @@ from ..inputs import REGISTRY as INPUTS
 from ..inputs import InputRegistry, ParseLimits
 from ..logfmt import event, exception_fields
 from ..outputs import REGISTRY as OUTPUTS
+from ..outputs import RenderContext
 from ..settings import PipelineSettings
 from ..state import ServiceStatus
 from ..store import Store, WorkItem
@@ -195,6 +196,8 @@ class Daemon:
             max_file_bytes=cfg.limits.max_file_bytes,
             retention=cfg.retention.on_success,
             keepalive=self.heartbeat.alive,
+            # The task the pipeline runs, for formats that need it (fhir); a stand-in pipeline may have none.
+            render_context=RenderContext(task=getattr(pipeline, "task", None)),
         )
         recovered = self.intake.recover()  # left by a crash or a cold stop
         if recovered:
