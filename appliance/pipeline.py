@@ -106,7 +106,11 @@ class Pipeline:
 
         extract_language = translation.target_language if translation else (language or "en")
         n_tokens = self._count(text) if self._count else None
-        if n_tokens is not None and n_tokens > self.settings.max_document_tokens:
+        # The whole-document token limit bounds what the model reads: only a strategy that windows the
+        # document (json) feeds it all to the model. Under evidence/hybrid only rule-selected excerpts
+        # reach it, each question bounded on its own (issue #13; docs/extraction.md, "Long documents").
+        if (n_tokens is not None and self.strategy.window_tokens is not None
+                and n_tokens > self.settings.max_document_tokens):
             features = {f.key: FeatureResult(status="missing", reason="document_too_long")
                         for f in self.task.features}
             windows = 0
