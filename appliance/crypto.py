@@ -49,13 +49,21 @@ def parse_recipient(text: str, origin: str = "recipient") -> x25519.Recipient:
 def _key_lines(path: Path, what: str, error: type[Exception]) -> list[tuple[int, str]]:
     """(line number, text) of a key file's keys: blank lines and ``#`` comments skipped, as age does.
 
-    Errors name the file and the kind of failure, never a line's content (it may be a secret key)."""
+    The file is UTF-8; a leading UTF-8 byte-order mark (as Windows Notepad saves) is dropped. A UTF-16 or
+    UTF-32 file is refused with a message that says so. Errors name the file and the kind of failure,
+    never a line's content (it may be a secret key)."""
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        data = Path(path).read_bytes()
     except FileNotFoundError:
         raise error(f"{what} file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as e:
+    except OSError as e:
         raise error(f"{what} file {path} cannot be read: {e.__class__.__name__}") from None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")):  # UTF-16/32 byte-order marks
+        raise error(f"{what} file {path} is saved as UTF-16 or UTF-32: save it as UTF-8")
+    try:
+        lines = data.decode("utf-8-sig").splitlines()
+    except UnicodeDecodeError as e:
+        raise error(f"{what} file {path} is not valid UTF-8 (byte {e.start}): save it as UTF-8") from None
     return [(no, line.strip()) for no, line in enumerate(lines, 1)
             if line.strip() and not line.strip().startswith("#")]
 

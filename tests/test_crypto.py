@@ -173,3 +173,22 @@ def test_result_validates_against_schema():
     from appliance.docsync import result_schema
 
     jsonschema.validate(json.loads(_result_json()), result_schema())
+
+
+def test_key_files_with_a_byte_order_mark(tmp_path):
+    """Notepad saves "UTF-8" with a BOM: the key is still read. UTF-16 is refused, saying so."""
+    secret, public = crypto.generate_identity()
+    f = tmp_path / "recipients.txt"
+    f.write_bytes(b"\xef\xbb\xbf" + public.encode() + b"\r\n")
+    assert [k for k, _ in crypto.read_recipients_file(f)] == [public]
+    assert len(crypto.load_recipients([], [f])) == 1
+    ident = tmp_path / "identity.txt"
+    ident.write_bytes(b"\xef\xbb\xbf# created: now\n" + secret.encode() + b"\n")
+    assert crypto.public_of(crypto.load_identities(ident)[0]) == public
+    f.write_bytes(("\ufeff" + public + "\n").encode("utf-16-le"))
+    with pytest.raises(ConfigError, match="UTF-16 or UTF-32: save it as UTF-8") as e:
+        crypto.read_recipients_file(f)
+    assert "age1" not in str(e.value)
+    f.write_bytes(b"\xe9" + public.encode())
+    with pytest.raises(ConfigError, match="not valid UTF-8"):
+        crypto.read_recipients_file(f)

@@ -26,6 +26,13 @@ class LabelledDocument(BaseModel):
     text: str
     language: str | None = None
     labels: dict[str, bool | None]
+    input_format: str | None = Field(
+        default=None,
+        pattern=r"^\.[A-Za-z0-9][A-Za-z0-9.]*$",
+        description="File suffix ('.vtt', '.srt', '.json', '.txt') when ``text`` is the content of a file "
+        "in that format (e.g. a speech-recognition rewrite): the document is then read by the same input "
+        "parser the daemon uses for such a file. None: ``text`` is the transcript itself.",
+    )
 
     @property
     def split(self) -> Split:
@@ -38,8 +45,20 @@ class LabelledDocument(BaseModel):
         return text_hash(self.text)
 
     def document(self) -> Document:
-        """The pipeline input: the same ``Document`` the daemon builds from a dropped file."""
-        return Document(id=self.id, text=self.text, language=self.language)
+        """The pipeline input: the same ``Document`` the daemon builds from a dropped file.
+
+        With ``input_format`` the text is parsed by the input format registered for that suffix
+        (``appliance.inputs``), exactly as a dropped ``<id><input_format>`` file would be; the id stays
+        this document's id and a given ``language`` wins over one the file names. Raises
+        ``InputError`` with the parser's reason when the text is not a valid file of that format.
+        """
+        if self.input_format is None:
+            return Document(id=self.id, text=self.text, language=self.language)
+        from ..inputs import parse_input
+
+        parsed = parse_input(self.text.encode("utf-8"), f"document{self.input_format}")
+        return parsed.model_copy(update={"id": self.id, "language": self.language or parsed.language,
+                                         "source_name": None})
 
 
 def file_sha256(path: Path) -> str:
