@@ -152,8 +152,8 @@ def test_timed_txt_field_case_becomes_turns_and_reads_right():
     "text,turns,times",
     [
         # faster-whisper's print format, a header kept untimed, a continuation line, SPEAKER labels
-        ("Call 17\n[0.00s -> 1.50s] SPEAKER_00: Any fever?\n[1.60s -> 2.00s] SPEAKER_01: Yes\nsince Monday.\n"
-         "[2.50s -> 3.00s] SPEAKER_00: Thanks.\n",
+        (("Call 17\n[0.00s -> 1.50s] SPEAKER_00: Any fever?\n[1.60s -> 2.00s] SPEAKER_01: Yes\nsince Monday.\n"
+          "[2.50s -> 3.00s] SPEAKER_00: Thanks.\n"),
          ["Call 17", "SPEAKER_00: Any fever?", "SPEAKER_01: Yes since Monday.", "SPEAKER_00: Thanks."],
          [(0.0, 1.5), (1.6, 2.0), (2.5, 3.0)]),
         # SubRip-style decimal comma; a tag before the label stays in the text, never a name
@@ -274,9 +274,10 @@ def test_document_validates_its_timeline():
     with pytest.raises(ValidationError):  # overlapping spans
         Document(id="a", text="hello", cues=[Cue(start_char=0, end_char=3, start_s=0, end_s=1),
                                              Cue(start_char=2, end_char=4, start_s=1, end_s=2)])
-    for bad in (dict(start_char=2, end_char=2, start_s=0, end_s=1), dict(start_char=0, end_char=1, start_s=2, end_s=1),
-                dict(start_char=0, end_char=1, start_s=-1, end_s=1),
-                dict(start_char=0, end_char=1, start_s=0, end_s=float("inf"))):
+    for bad in ({"start_char": 2, "end_char": 2, "start_s": 0, "end_s": 1},
+                {"start_char": 0, "end_char": 1, "start_s": 2, "end_s": 1},
+                {"start_char": 0, "end_char": 1, "start_s": -1, "end_s": 1},
+                {"start_char": 0, "end_char": 1, "start_s": 0, "end_s": float("inf")}):
         with pytest.raises(ValidationError):
             Cue(**bad)
 

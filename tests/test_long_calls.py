@@ -48,7 +48,7 @@ def test_long_call_rules():
 def test_document_token_limit_applies_to_json_only(tiny_bundle, strategy):
     text = "\n".join(f"Patient: line {i}, my back hurts and I have a fever." for i in range(60))
     doc = Document(id="long", text=text, language="en")
-    settings = dict(task=MINI, extractor=str(tiny_bundle), max_document_tokens=50, threads=1)
+    settings = {"task": MINI, "extractor": str(tiny_bundle), "max_document_tokens": 50, "threads": 1}
     r = Pipeline.load(PipelineSettings(strategy=strategy, **settings)).process(doc)
     assert r.document_tokens > 50
     assert not any(f.reason == "document_too_long" for f in r.features.values())

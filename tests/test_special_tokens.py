@@ -166,7 +166,7 @@ def test_field_case_fever_false_on_smollm2_and_rules(default_bundle):
     expected = json.loads((FIELD / "expected.json").read_text(encoding="utf-8"))["special-tokens.txt"]
     doc = Document(id="special-tokens", text=(FIELD / "special-tokens.txt").read_text(encoding="utf-8"))
     for strategy in ("rules", "hybrid", "json"):
-        settings = dict(task=expected["task"], strategy=strategy)
+        settings = {"task": expected["task"], "strategy": strategy}
         if strategy != "rules":
             settings["extractor"] = str(default_bundle)
         result = Pipeline.load(PipelineSettings(**settings)).process(doc)

@@ -135,8 +135,8 @@ class LimitsConfig(_Section):
     max_document_tokens: int = Field(
         default=16384,
         gt=0,
-        description="Strategy `json` only (the model reads the whole document, in windows): a longer document "
-        "gives a result with every feature `missing`, reason `document_too_long`. `evidence`, `hybrid` and "
+        description="Strategy `json` only (the model reads the whole document, in windows): a longer "
+        "document gives a result with every feature `missing`, reason `document_too_long`. `evidence`, `hybrid` and "
         "`rules` take documents of any length up to `max_file_bytes`: the model sees only rule-selected "
         "excerpts (docs/extraction.md, Long documents). Passed to the pipeline.",
     )

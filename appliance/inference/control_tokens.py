@@ -63,7 +63,8 @@ class ControlTokens:
             by_first.setdefault(s[0], {}).setdefault(len(s), set()).add(s)
         # first character → [(length, strings of that length)], longest first
         self._by_first = {c: sorted(v.items(), reverse=True) for c, v in by_first.items()}
-        self._first = re.compile("[" + "".join(re.escape(c) for c in sorted(by_first)) + "]") if by_first else None
+        firsts = "".join(re.escape(c) for c in sorted(by_first))
+        self._first = re.compile(f"[{firsts}]") if firsts else None
 
     def plain(self, text: str) -> str:
         """``text`` with ``BREAK`` after the first character of every occurrence of a control-token

@@ -21,9 +21,9 @@ import appliance  # noqa: F401  (telemetry off before onnxruntime is imported)
 import onnxruntime_genai as og  # noqa: E402
 
 from ..bundle import BundleManifest, verify_bundle  # noqa: E402
-from .control_tokens import BREAK, ControlTokens, bundle_control_strings  # noqa: E402
 from ..threads import inference_threads  # noqa: E402
 from ..errors import BundleError  # noqa: E402
+from .control_tokens import BREAK, ControlTokens, bundle_control_strings
 
 
 def _raise(message: str) -> None:

@@ -149,7 +149,8 @@ class JsonExtractor:
 
     def _start(self, window_text: str):
         # The document goes into the rendered prompt as text: never as control tokens (LoadedModel.plain).
-        doc_ids = self.model.encode(self.prompt.suffix(self.model.plain(window_text)), add_bos=not self.prompt.reusable)
+        suffix = self.prompt.suffix(self.model.plain(window_text))
+        doc_ids = self.model.encode(suffix, add_bos=not self.prompt.reusable)
         if self.reuse:
             self.warm()
             gen = self._gen

@@ -31,7 +31,8 @@ from ..document import Cue
 from ..errors import InputError
 from ..reasons import Reason
 
-#: A speaker label has at most this many words (``SPEAKER_00``, ``Doctor``, ``Dr. Rahimi``, ``Nurse Ann Lee``).
+#: A speaker label has at most this many words (``SPEAKER_00``, ``Doctor``, ``Dr. Rahimi``, ``Nurse Ann Lee``)
+#: and characters.
 MAX_LABEL_WORDS = 3
 MAX_LABEL_CHARS = 32
 # `Name: text`: the name starts with a letter; the colon is followed by whitespace or the end of the line
@@ -87,7 +88,8 @@ def split_label(line: str) -> tuple[str | None, str]:
     label = m.group("label").strip()
     if not label or len(label) > MAX_LABEL_CHARS or len(label.split()) > MAX_LABEL_WORDS:
         return None, line
-    return label, " ".join(part for part in (m.group("tags").strip(), (m.group("rest") or "").strip()) if part)
+    parts = (m.group("tags").strip(), (m.group("rest") or "").strip())
+    return label, " ".join(part for part in parts if part)
 
 
 @dataclass
@@ -128,7 +130,8 @@ def _turns(cues: list[TimedCue]) -> list[_Turn]:
 def assemble(cues: list[TimedCue], head: str = "") -> tuple[str, list[Cue]]:
     """The text the extractor reads (``head``, untimed lines before the first cue, then one turn per
     line, ``Speaker: text`` or ``text``; pieces of one turn joined by a space) and the timeline: one
-    ``Cue`` per cue and turn (the lines of a cue within one turn are one piece), spanning exactly its text. Raises ``InputError`` ``no_cues`` when no cue has text.
+    ``Cue`` per cue and turn (the lines of a cue within one turn are one piece), spanning exactly its
+    text. Raises ``InputError`` ``no_cues`` when no cue has text.
     Times are not checked here (``check_times``)."""
     turns = _turns(cues)
     if not turns:

@@ -54,7 +54,8 @@ def parse(raw: bytes, name: str, limits: ParseLimits) -> Document:
     for line, m in zip(lines, timed):
         if m:
             n = len(cues) + 1
-            cues.append(TimedCue(n, _seconds(m.group("start"), n), _seconds(m.group("end"), n), [m.group("rest")]))
+            start, end = _seconds(m.group("start"), n), _seconds(m.group("end"), n)
+            cues.append(TimedCue(n, start, end, [m.group("rest")]))
         elif cues:
             cues[-1].lines.append(line)
         else:

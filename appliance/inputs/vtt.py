@@ -44,7 +44,9 @@ def parse(raw: bytes, name: str, limits: ParseLimits) -> Document:
         raise InputError(Reason.SUBTITLE_INVALID, "not a WebVTT file (it must start with 'WEBVTT')") from None
     except MalformedCaptionError:
         # The library's message quotes the cue: not repeated here.
-        raise InputError(Reason.SUBTITLE_INVALID, "a WebVTT cue block has an unreadable timing line") from None
+        raise InputError(
+            Reason.SUBTITLE_INVALID, "a WebVTT cue block has an unreadable timing line"
+        ) from None
     if not captions:
         raise InputError(Reason.NO_CUES, "the WebVTT file has no cues")
     cues = []
@@ -56,7 +58,8 @@ def parse(raw: bytes, name: str, limits: ParseLimits) -> Document:
             line = webvtt.Caption(text=raw_line)
             lines.append(html.unescape(line.text))
             speakers.append(line.voice)
-        cues.append(TimedCue(number, _seconds(caption.start_time), _seconds(caption.end_time), lines, speakers))
+        start, end = _seconds(caption.start_time), _seconds(caption.end_time)
+        cues.append(TimedCue(number, start, end, lines, speakers))
     check_times(cues)
     body, timeline = assemble(cues)
     return Document(id=check_id(Path(name).stem), text=body, source_name=name, cues=timeline)

@@ -22,7 +22,10 @@ from .registry import ParseLimits
 from .timeline import TimedCue, assemble, check_times
 
 #: What the shape needs, for the message that refuses a ``.json`` of no known shape.
-NEEDS = "a Whisper transcript needs 'segments': a list of objects with 'start', 'end', 'text' (optional 'speaker')"
+NEEDS = (
+    "a Whisper transcript needs 'segments': a list of objects with 'start', 'end', 'text' "
+    "(optional 'speaker')"
+)
 
 
 def matches(data: dict[str, Any]) -> bool:
@@ -35,7 +38,9 @@ def _number(segment: dict[str, Any], key: str, n: int) -> float:
         raise InputError(Reason.JSON_SEGMENTS, f"segment {n} has no '{key}'")
     value = segment[key]
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InputError(Reason.JSON_SEGMENTS, f"segment {n}: '{key}' must be a number, not {json_type(value)}")
+        raise InputError(
+            Reason.JSON_SEGMENTS, f"segment {n}: '{key}' must be a number, not {json_type(value)}"
+        )
     return float(value)
 
 
@@ -50,7 +55,9 @@ def _cue(segment: Any, n: int) -> TimedCue:
         raise InputError(Reason.JSON_SEGMENTS, f"segment {n}: 'text' must be a string, not {json_type(text)}")
     speaker = segment.get("speaker")
     if speaker is not None and not isinstance(speaker, str):
-        raise InputError(Reason.JSON_SEGMENTS, f"segment {n}: 'speaker' must be a string, not {json_type(speaker)}")
+        raise InputError(
+            Reason.JSON_SEGMENTS, f"segment {n}: 'speaker' must be a string, not {json_type(speaker)}"
+        )
     lines = text.split("\n")
     return TimedCue(n, start, end, lines, [speaker or None] + [None] * (len(lines) - 1))
 
@@ -65,7 +72,9 @@ def from_data(data: dict[str, Any], name: str, limits: ParseLimits) -> Document:
     """
     segments = data["segments"]
     if not isinstance(segments, list):
-        raise InputError(Reason.JSON_SEGMENTS, f"field 'segments' must be an array, not {json_type(segments)}")
+        raise InputError(
+            Reason.JSON_SEGMENTS, f"field 'segments' must be an array, not {json_type(segments)}"
+        )
     if not segments:
         raise InputError(Reason.NO_CUES, "field 'segments' is empty")
     cues = [_cue(s, n) for n, s in enumerate(segments, start=1)]
@@ -73,4 +82,5 @@ def from_data(data: dict[str, Any], name: str, limits: ParseLimits) -> Document:
     check_times(cues)
     body, timeline = assemble(cues)
     check_controls(body, "the segments' text")
-    return Document(id=check_id(Path(name).stem), text=body, language=language, source_name=name, cues=timeline)
+    doc_id = check_id(Path(name).stem)
+    return Document(id=doc_id, text=body, language=language, source_name=name, cues=timeline)
