@@ -69,7 +69,7 @@ class Document(BaseModel):
 
     @property
     def content_hash(self) -> str:
-        """sha256 (hex) of ``text`` as UTF-8 (``text_hash``)."""
+        """sha256 (hex) of ``text`` as UTF-8 (``text_hash``): what ``Result.input_sha256`` holds."""
         return text_hash(self.text)
 
     def times_for(self, start: int, end: int) -> tuple[float, float] | None:
@@ -96,5 +96,6 @@ def cue_times(cues: list[Cue], start: int, end: int) -> tuple[float, float] | No
 
 
 def text_hash(text: str) -> str:
-    """sha256 (hex) of the decoded text as UTF-8."""
+    """sha256 (hex) of the decoded text as UTF-8 (the same as ``PreparedText.text_sha256``); raises
+    ``UnicodeEncodeError`` for a lone surrogate."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

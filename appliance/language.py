@@ -26,6 +26,7 @@ __all__ = [
     "base_code",
     "detect_language",
     "is_persian",
+    "is_right_to_left",
     "language_name",
     "mt_codes",
 ]
@@ -138,6 +139,38 @@ def is_persian(code: str | None) -> bool:
     By code only; ``appliance.normalize.is_persian`` also falls back to the text's script.
     """
     return bool(code) and base_code(code) == "fa"
+
+
+#: ISO 15924 scripts written right to left (Unicode's bidirectional class R/AL scripts in common use).
+RTL_SCRIPTS = frozenset({"Arab", "Hebr", "Syrc", "Thaa", "Nkoo", "Adlm", "Rohg", "Mand", "Samr"})
+
+
+@lru_cache(maxsize=256)
+def _likely_script(code: str) -> str | None:
+    """The usual script of a language code: the table's, else ``langcodes``' likely-subtags data
+    (CLDR: ``ckb`` -> ``Arab``, ``yi`` -> ``Hebr``); None when unknown."""
+    base = base_code(code)
+    known = _BY_CODE.get(base)
+    if known is not None:
+        return known.script
+    import langcodes
+
+    try:
+        return langcodes.Language.get(base).maximize().script
+    except (langcodes.LanguageTagError, ValueError):
+        return None
+
+
+def is_right_to_left(code: str | None) -> bool:
+    """True when a language code's usual script is written right to left (Persian, Arabic, Urdu,
+    Hebrew, Pashto, Sorani, Yiddish...); an explicit script subtag wins (``'az-Arab'``). False for no code."""
+    if not code:
+        return False
+    parts = code.strip().replace("_", "-").split("-")
+    for p in parts[1:]:
+        if len(p) == 4 and p.isalpha():
+            return p.title() in RTL_SCRIPTS
+    return _likely_script(code) in RTL_SCRIPTS
 
 
 def language_name(code: str) -> str:

@@ -42,10 +42,12 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["PERSIAN_CODES", "ZWNJ", "is_persian", "normalize", "normalize_with_offsets"]
+from .language import base_code
+from .language import is_persian as is_persian_code
+
+__all__ = ["ZWNJ", "base_language", "is_persian", "normalize", "normalize_with_offsets"]
 
 ZWNJ = "\u200c"
-PERSIAN_CODES = frozenset({"fa", "fas", "per", "fa-ir", "fa_ir", "prs"})
 
 _DIGITS = {chr(0x06F0 + i): str(i) for i in range(10)} | {chr(0x0660 + i): str(i) for i in range(10)}
 _COMMON = {
@@ -94,14 +96,22 @@ _SPECIAL_FA = re.compile(
 
 
 def is_persian(language: str | None, text: str = "") -> bool:
-    """True for a Persian language code; with no code, when most letters are Arabic-script."""
+    """True for a Persian language code (``appliance.language.is_persian``: ``fa``, ``fa-IR``, ``fas``,
+    ``per``, ``pes``, ``prs``); with no code, when most of the first 2,000 characters' letters are
+    Arabic-script."""
     if language:
-        return language.strip().lower() in PERSIAN_CODES
+        return is_persian_code(language)
     letters = [c for c in text[:2000] if c.isalpha()]
     if not letters:
         return False
     arabic = sum(1 for c in letters if "\u0600" <= c <= "\u06ff" or "\ufb50" <= c <= "\ufeff")
     return arabic / len(letters) > 0.5
+
+
+def base_language(code: str | None) -> str:
+    """The canonical base code of a language tag (``appliance.language.base_code``): ``fa-IR`` -> ``fa``,
+    ``EN_us`` -> ``en``, ``fas`` / ``per`` / ``prs`` -> ``fa``; ``''`` for no code."""
+    return base_code(code) if code else ""
 
 
 def _boundaryish(ch: str | None) -> bool:

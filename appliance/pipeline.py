@@ -1,7 +1,8 @@
 """One document in, one validated Result out: the single path that ``run``, ``extract`` and
 ``evaluate`` all use.
 
-normalise → detect language → [translate] → count tokens → window → extract → merge → check evidence.
+prepare (detect language, normalise, keep offsets) → [translate] → count tokens → window → extract →
+merge → check evidence.
 Model-level trouble never raises out of ``process``: the affected features come back ``missing`` with a
 reason. Only unusable *documents* raise (``InputError``), so the daemon can move them aside.
 """
@@ -11,17 +12,18 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from . import __version__
 from .bundle import default_models_dir, resolve_bundle
-from .document import Document, text_hash
+from .document import Document
 from .errors import ConfigError, InputError
 from .language import DEFAULT_CANDIDATES, detect_language
-from .normalize import normalize as normalize_text
+from .prepared import PreparedText, prepare_text, wrap_normalized
 from .result import Evidence, FeatureResult, ModelRef, Provenance, Result, Timings, Translation
 from .settings import PipelineSettings
+from .strategies import ExtractionStrategy
 from .tasks import Task, load_task
 from .translate import TARGET_LANGUAGE, Translator, load_translator, should_translate
 from .windows import split_windows
@@ -30,8 +32,14 @@ log = logging.getLogger(__name__)
 
 
 class Pipeline:
-    def __init__(self, settings: PipelineSettings, task: Task, strategy: Any, translator: Translator | None,
-                 models: list[ModelRef], count_tokens, prompt_hash: str) -> None:
+    """A loaded task, strategy and optional translator; ``process`` turns one ``Document`` into a ``Result``.
+
+    Build it with ``Pipeline.load(settings)``; the constructor takes the parts already built (tests).
+    ``count_tokens`` is the strategy's tokenizer (None: no token limit), ``prompt_hash`` its prompt hash."""
+
+    def __init__(self, settings: PipelineSettings, task: Task, strategy: ExtractionStrategy,
+                 translator: Translator | None, models: list[ModelRef], count_tokens: Callable[[str], int] | None,
+                 prompt_hash: str) -> None:
         self.settings = settings
         self.task = task
         self.strategy = strategy
@@ -43,8 +51,10 @@ class Pipeline:
 
     # -- construction -----------------------------------------------------------------------------
     @classmethod
-    def load(cls, settings: PipelineSettings) -> "Pipeline":
-        """Load, verify and warm everything once; seconds, so the daemon does it at start-up only."""
+    def load(cls, settings: PipelineSettings) -> Pipeline:
+        """Load, verify and warm everything once; seconds, so the daemon does it at start-up only.
+        Raises ``ConfigError`` (unknown strategy, 'always' translation without a translator, a prompt that
+        leaves no room) and ``BundleError`` (a bundle missing, not verifying or not loading)."""
         from .strategies import build_strategy
 
         task = load_task(settings.task)
@@ -67,6 +77,7 @@ class Pipeline:
         return pipeline
 
     def describe(self) -> dict[str, Any]:
+        """What decides this pipeline's results (versions, hashes, models), as plain JSON values."""
         return {
             "app_version": __version__,
             "task": self.task.name,
@@ -79,33 +90,55 @@ class Pipeline:
         }
 
     def close(self) -> None:
-        self.strategy = None
+        """Drop the models (their memory is freed when nothing else holds them)."""
+        self.strategy = None  # type: ignore[assignment]
         self.translator = None
 
     # -- the data path ----------------------------------------------------------------------------
     def process(self, doc: Document) -> Result:
+        """One document to one ``Result``.
+
+        ``doc.text`` is prepared once (``prepare_text``: the language ``doc.language``, or detected among
+        ``settings.languages``; normalised with offsets back to ``doc.text``). When the translation policy
+        asks for it, the normalised text is translated to English and extraction reads the translation
+        (``Result.translation``; evidence ``source='translation'``). The strategy gets the whole text, or,
+        when it has a window size (json), one prepared window at a time, whose answers are merged
+        (``merge_windows``). Every evidence quote is then checked against its text (``found_in_text``):
+        a quote with offsets must be exactly ``text[start:end]`` of the original input (or the
+        translation); one without (a model-written quote) must occur, whitespace- and case-insensitively,
+        in the text the model read.
+
+        Returns a ``Result`` with one ``FeatureResult`` per task feature. Features come back
+        ``status='missing'`` with a ``reason`` instead of raising: ``document_too_long`` (a strategy that
+        windows the document, json, and more than ``settings.max_document_tokens`` tokens: nothing is
+        extracted), the strategy's codes
+        (``not_supported_by_rules``, ``not_supported_by_evidence_strategy`` for features it does not
+        decide; the generation's failure code), joined with ',' when every window failed.
+        ``input_sha256`` is the sha256 of ``doc.text`` as UTF-8 (``PreparedText.text_sha256``).
+
+        Raises ``InputError`` (reason ``empty``) when ``doc.text`` is empty or only whitespace. Nothing of
+        the text is logged.
+        """
         t0 = time.perf_counter()
         if not doc.text.strip():
             raise InputError("empty", f"document '{doc.id}' has no text")
-        input_hash = text_hash(doc.text)
-        language, detected = doc.language, False
-        if not language:
-            language, detected = detect_language(doc.text, self.languages), True
-        text = normalize_text(doc.text, language)
+        prepared = prepare_text(doc.text, doc.language, self.languages)
+        input_hash = prepared.text_sha256
+        language = prepared.language
         t_read = time.perf_counter()
 
         translation = None
+        target = prepared
         if self.translator is not None and should_translate(language, self.settings.translate,
                                                             self.translator.languages):
-            out = self.translator.translate(text, language or "", TARGET_LANGUAGE)
+            out = self.translator.translate(prepared.normalized, language or "", TARGET_LANGUAGE)
             translation = Translation(source_language=language or "", target_language=TARGET_LANGUAGE,
                                       text=out.text, bundle=self.translator.name,
                                       bundle_hash=self.translator.bundle_hash, chunks=out.chunks)
-            text = out.text
+            target = wrap_normalized(out.text, TARGET_LANGUAGE, source="translation")
         t_trans = time.perf_counter()
 
-        extract_language = translation.target_language if translation else (language or "en")
-        n_tokens = self._count(text) if self._count else None
+        n_tokens = self._count(target.normalized) if self._count else None
         # The whole-document token limit bounds what the model reads: only a strategy that windows the
         # document (json) feeds it all to the model. Under evidence/hybrid only rule-selected excerpts
         # reach it, each question bounded on its own (issue #13; docs/extraction.md, "Long documents").
@@ -116,19 +149,20 @@ class Pipeline:
             windows = 0
         else:
             budget = self.strategy.window_tokens
-            windows_text = [text] if budget is None else split_windows(
-                text, budget, self._count, self.settings.window_overlap_tokens)
-            per_window = [self.strategy.extract(w, extract_language) for w in windows_text]
+            parts = [target] if budget is None or self._count is None else [
+                target.window(w) for w in split_windows(target.normalized, budget, self._count,
+                                                        self.settings.window_overlap_tokens)]
+            per_window = [self.strategy.extract(part) for part in parts]
             features = merge_windows(self.task, per_window)
-            windows = len(windows_text)
-        _check_evidence(features, text, "translation" if translation else "original")
+            windows = len(parts)
+        _check_evidence(features, target)
         t_end = time.perf_counter()
         return Result(
             input_id=doc.id,
             input_sha256=input_hash,
             source_name=doc.source_name,
             language=language,
-            language_detected=detected,
+            language_detected=prepared.language_detected,
             translation=translation,
             features=features,
             document_tokens=n_tokens,
@@ -182,11 +216,22 @@ def _norm_ws(s: str) -> str:
     return " ".join(s.split()).casefold()
 
 
-def _check_evidence(features: dict[str, FeatureResult], text: str, source: str) -> None:
-    """Flag quotes that do not occur in the text they were taken from (a model may invent them)."""
-    hay = _norm_ws(text)
+def _check_evidence(features: dict[str, FeatureResult], text: PreparedText) -> None:
+    """Flag quotes that do not occur in the text they were taken from (a model may invent them), and
+    name that text (``text.source``). A quote with offsets must be exactly ``text.original[start:end]``;
+    one without must occur in ``text.normalized`` (what the model read), whitespace- and case-folded."""
+    hay = _norm_ws(text.normalized)
+    original = text.original
+
+    def found(e: Evidence) -> bool:
+        if not e.quote.strip():
+            return False
+        if e.start is not None and e.end is not None:
+            return original[e.start : e.end] == e.quote
+        return _norm_ws(e.quote) in hay
+
     for fr in features.values():
         fr.evidence = [
-            Evidence(quote=e.quote, found_in_text=bool(e.quote.strip()) and _norm_ws(e.quote) in hay, source=source)
+            Evidence(quote=e.quote, found_in_text=found(e), source=text.source, start=e.start, end=e.end)
             for e in fr.evidence
         ]

@@ -21,9 +21,32 @@ class _Strict(BaseModel):
 
 
 class Evidence(_Strict):
+    """One quote a value rests on. With ``start`` / ``end`` it is a verbatim span of the text named by
+    ``source``; without them (a model-written quote) it is checked by a whitespace- and case-insensitive
+    search of the text the model read."""
+
     quote: str = Field(description="Short quote the value rests on.")
-    found_in_text: bool = Field(description="False when the quote does not occur in the text it came from.")
-    source: Literal["original", "translation"] = "original"
+    found_in_text: bool = Field(
+        description="False when the quote does not occur in the text it came from: with offsets, when "
+        "the text between them is not exactly the quote; without, when a whitespace- and case-insensitive "
+        "search does not find it."
+    )
+    source: Literal["original", "translation"] = Field(
+        default="original",
+        description="The text the quote is from: 'original' (the input as read) or 'translation'.",
+    )
+    start: int | None = Field(
+        default=None,
+        ge=0,
+        description="Character offset where the quote starts in the text named by source (Unicode code "
+        "points, from 0); absent for a quote written by a model.",
+    )
+    end: int | None = Field(
+        default=None,
+        ge=0,
+        description="Character offset just after the quote's last character (end exclusive), in the same "
+        "text; absent for a quote written by a model.",
+    )
 
 
 class FeatureResult(_Strict):
@@ -47,6 +70,8 @@ class FeatureResult(_Strict):
 
 
 class Translation(_Strict):
+    """The translation extraction read instead of the input (kept for audit), and the bundle that made it."""
+
     source_language: str
     target_language: str
     text: str
@@ -56,6 +81,8 @@ class Translation(_Strict):
 
 
 class ModelRef(_Strict):
+    """Provenance of one model or rule set: name, role, content hash of its bundle (or rule files)."""
+
     name: str
     role: Literal["extractor", "translator", "rules"]
     bundle_hash: str
@@ -64,6 +91,8 @@ class ModelRef(_Strict):
 
 
 class Provenance(_Strict):
+    """What produced the result: versions, task, prompt hash, strategy name and models."""
+
     app_version: str
     task: str
     task_version: str
@@ -73,6 +102,8 @@ class Provenance(_Strict):
 
 
 class Timings(_Strict):
+    """Wall-clock seconds per stage of ``Pipeline.process``."""
+
     read_s: float = 0.0
     translate_s: float = 0.0
     extract_s: float = 0.0
@@ -80,6 +111,8 @@ class Timings(_Strict):
 
 
 class Result(_Strict):
+    """One processed document: every task feature (extracted or missing with a reason), with provenance."""
+
     schema_version: Literal["1.0"] = RESULT_SCHEMA_VERSION
     input_id: str
     input_sha256: str = Field(description="sha256 of the UTF-8 text as read (after decoding, before normalising).")
@@ -97,4 +130,5 @@ class Result(_Strict):
 
     @property
     def complete(self) -> bool:
+        """True when no feature is missing."""
         return all(f.status == "extracted" for f in self.features.values())

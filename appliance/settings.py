@@ -9,25 +9,31 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .bundle import DEFAULT_BUNDLE
+from .strategies.registry import check_strategy_name, strategy_summaries
 
 TranslatePolicy = Literal["never", "always", "auto"]
-Strategy = Literal["json", "evidence", "hybrid", "rules"]
+DEFAULT_STRATEGY = "hybrid"
+
+
+def _strategy_description() -> str:
+    """The strategy option's description, listing every registered strategy (``appliance.strategies``)."""
+    parts = [f"'{name}'{' (default)' if name == DEFAULT_STRATEGY else ''}: {summary}"
+             for name, summary in strategy_summaries().items()]
+    return "Extraction strategy, one of " + "; ".join(parts) + ". Measured comparison: docs/accuracy.md."
 
 
 class PipelineSettings(BaseModel):
+    """Everything ``Pipeline.load`` needs: task, strategy (a name registered in ``appliance.strategies``),
+    bundles, translation policy, token limits and threads. Unknown keys and unknown strategy names are
+    validation errors."""
+
     model_config = ConfigDict(extra="forbid")
 
     task: str = Field(default="palliative13", description="Built-in task name or path to a task file.")
-    strategy: Strategy = Field(
-        default="hybrid",
-        description="'hybrid' (default): per-feature yes/no on rule-selected sentences, decided by the mean of "
-        "the rule finding's and the model's probability; 'evidence': the same questions, decided by the model "
-        "alone; 'json': one constrained JSON answer per document; 'rules': the rule baseline alone (no "
-        "model). Measured comparison: docs/accuracy.md.",
-    )
+    strategy: str = Field(default=DEFAULT_STRATEGY, description=_strategy_description())
     extractor: str = Field(default=DEFAULT_BUNDLE, description="Extractor bundle name or folder.")
     translator: str | None = Field(default=None, description="Translator bundle name or folder (optional).")
     models_dir: Path | None = Field(default=None, description="Folder holding bundles; default per user.")
@@ -53,3 +59,8 @@ class PipelineSettings(BaseModel):
     window_overlap_tokens: int = Field(default=64, ge=0, description="Overlap between windows of long documents.")
     threads: int = Field(default=0, ge=0, description="Inference threads; 0 = every CPU the process may use.")
     verify_bundles: bool = Field(default=True, description="Hash every bundle file at load (refuse mismatches).")
+
+    @field_validator("strategy")
+    @classmethod
+    def _registered_strategy(cls, value: str) -> str:
+        return check_strategy_name(value)

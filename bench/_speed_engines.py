@@ -74,9 +74,9 @@ def _say(msg: str) -> None:
 def prepare(spec: dict, out: Path) -> None:
     from appliance.evaluate.data import load_labelled
     from appliance.evaluate.split import split_of
-    from appliance.normalize import normalize as normalize_text
+    from appliance.prepared import prepare_text
     from appliance.settings import PipelineSettings
-    from appliance.strategies import JsonStrategy
+    from appliance.strategies.json import JsonStrategy
     from appliance.tasks import load_task
     from appliance.windows import split_windows
 
@@ -95,7 +95,7 @@ def prepare(spec: dict, out: Path) -> None:
     prepared = []
     for d in docs:
         language = d.language or "en"
-        text = normalize_text(d.text, language)
+        text = prepare_text(d.text, language).normalized
         budget = strat.window_tokens
         windows = [text] if budget is None else split_windows(text, budget, strat.count_tokens,
                                                               settings.window_overlap_tokens)

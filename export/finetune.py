@@ -2,8 +2,8 @@
 
     appliance-export finetune --data LABELLED.jsonl --task symptoms13 --base default --out BUNDLE_DIR
 
-What is trained is exactly what the runtime asks (``appliance.inference.evidence_extractor``): for each
-training document and boolean feature, the rule pre-pass selects the excerpt (same normalisation,
+What is trained is exactly what the runtime asks (``appliance.strategies.question``): for each
+training document and boolean feature, the rule pre-pass selects the excerpt (same prepared text,
 language, ``select_evidence`` arguments and join as the pipeline); no excerpt means no model call at
 runtime, so no training example either. The prompt is the runtime's system instruction, worked
 examples and question, rendered with the base model's chat template and tokenised the way the runtime
@@ -91,7 +91,7 @@ class PromptBuilder:
     """The evidence strategy's prompts for one base tokenizer (HF), laid out as the runtime lays them."""
 
     def __init__(self, tokenizer, *, add_bos: bool) -> None:
-        from appliance.inference.evidence_extractor import prefix_messages
+        from appliance.strategies.question import prefix_messages
 
         self.tok = tokenizer
         self.add_bos = add_bos
@@ -129,27 +129,21 @@ class PromptBuilder:
         return full, self.encode(full, add_bos=True)
 
 
-def _document_text(text: str, language: str | None) -> tuple[str, str]:
-    """(normalised text, extraction language) exactly as ``Pipeline.process`` derives them (no translator)."""
-    from appliance.language import DEFAULT_CANDIDATES, detect_language
-    from appliance.normalize import normalize
-
-    if not language:
-        language = detect_language(text, DEFAULT_CANDIDATES)
-    return normalize(text, language), (language or "en")
-
-
 def build_examples(docs: Sequence, task, builder: PromptBuilder, *, max_prompt_tokens: int = 4096) -> ExampleSet:
     """One example per (document, boolean feature) with a rule-selected excerpt and a True/False label."""
-    from appliance.inference.evidence_extractor import question_turn, select_excerpt
+    from appliance.prepared import prepare_text
     from appliance.rules import RuleExtractor
+    from appliance.strategies.question import question_turn, select_excerpt
 
     rules = RuleExtractor(task)
     out: list[Example] = []
     no_excerpt = unlabelled = 0
     langs: dict[str, int] = {}
     for d in docs:
-        text, language = _document_text(d.text, d.language)
+        # Prepared exactly as Pipeline.process prepares a document (no translator), rules run once.
+        prepared = prepare_text(d.text, d.language)
+        language = prepared.extract_language
+        analysis = rules.analyse(prepared)
         langs[language] = langs.get(language, 0) + 1
         for f in task.features:
             if f.type != "boolean":
@@ -158,7 +152,7 @@ def build_examples(docs: Sequence, task, builder: PromptBuilder, *, max_prompt_t
             if not isinstance(y, bool):
                 unlabelled += 1
                 continue
-            excerpt = select_excerpt(rules, text, language, f.key)
+            excerpt = select_excerpt(analysis, f.key)
             if excerpt is None:
                 no_excerpt += 1
                 continue
@@ -647,7 +641,9 @@ def check_runtime_prompts(bundle_dir: Path, data: ExampleSet, task, docs: Sequen
                           prompt_sha256: str | None = None) -> int:
     """Rebuild prompts with the runtime's renderer and tokenizer; raise unless the ids are identical."""
     from appliance.inference.engine import LoadedModel
-    from appliance.inference.evidence_extractor import (
+    from appliance.prepared import prepare_text
+    from appliance.rules import RuleAnalysis, RuleExtractor
+    from appliance.strategies.question import (
         NO_WORDS,
         YES_WORDS,
         prefix_messages,
@@ -655,7 +651,6 @@ def check_runtime_prompts(bundle_dir: Path, data: ExampleSet, task, docs: Sequen
         question_turn,
         select_excerpt,
     )
-    from appliance.rules import RuleExtractor
 
     m = LoadedModel(bundle_dir, verify=False)
     if prompt_sha256 is not None and prompt_hash(m.render) != prompt_sha256:
@@ -670,11 +665,14 @@ def check_runtime_prompts(bundle_dir: Path, data: ExampleSet, task, docs: Sequen
         raise ExportError("the runtime's yes/no answer tokens differ from the training targets")
     by_id = {d.id: d for d in docs}
     rules = RuleExtractor(task)
+    analyses: dict[str, RuleAnalysis] = {}
     checked = 0
     for e in data.examples[:: max(1, len(data.examples) // sample)][:sample]:
-        text, language = _document_text(by_id[e.doc_id].text, by_id[e.doc_id].language)
-        excerpt = select_excerpt(rules, text, language, e.feature)
-        turn = question_turn(task.feature(e.feature), excerpt or "", language)
+        if e.doc_id not in analyses:
+            analyses[e.doc_id] = rules.analyse(prepare_text(by_id[e.doc_id].text, by_id[e.doc_id].language))
+        analysis = analyses[e.doc_id]
+        excerpt = select_excerpt(analysis, e.feature)
+        turn = question_turn(task.feature(e.feature), excerpt or "", analysis.prepared.extract_language)
         full = m.render(messages + [{"role": "user", "content": turn}], add_generation_prompt=True)
         ids = m.encode(full[len(prefix):]) if data.prefix_ids else m.encode(full, add_bos=True)
         if ids[: len(e.ids)] != e.ids:
@@ -727,7 +725,7 @@ def finetune(
     from appliance.tasks import load_task
 
     from appliance.bundle import FineTuneInfo
-    from appliance.inference.evidence_extractor import prompt_hash
+    from appliance.strategies.question import prompt_hash
 
     from .build import _hash_hf_source, export_bundle
 

@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from appliance.document import Document
-from appliance.inference import evidence_extractor
 from appliance.pipeline import Pipeline
 from appliance.settings import PipelineSettings
+from appliance.strategies import evidence as evidence_strategy
+from appliance.strategies import rule_evidence
 
 DATA = Path(__file__).parent / "data"
 DOC = Document(
@@ -37,13 +38,13 @@ def _pipe(bundle, **kw) -> Pipeline:
 @pytest.fixture()
 def asked(monkeypatch) -> list[tuple[str, str]]:
     calls: list[tuple[str, str]] = []
-    original = evidence_extractor.EvidenceStrategy._p_yes
+    original = evidence_strategy.EvidenceStrategy._p_yes
 
     def spy(self, f, excerpt, language):
         calls.append((f.key, excerpt))
         return original(self, f, excerpt, language)
 
-    monkeypatch.setattr(evidence_extractor.EvidenceStrategy, "_p_yes", spy)
+    monkeypatch.setattr(evidence_strategy.EvidenceStrategy, "_p_yes", spy)
     return calls
 
 
@@ -61,7 +62,7 @@ def test_no_evidence_features_are_decided_without_a_model_call(tiny_bundle, aske
             assert fr.value == (fr.score >= fr.threshold)
             assert fr.confidence == pytest.approx(fr.score if fr.value else 1 - fr.score)
         else:  # e.g. insomnia, bleeding: never mentioned
-            assert fr.value is False and fr.reason == evidence_extractor.NO_EVIDENCE
+            assert fr.value is False and fr.reason == rule_evidence.NO_EVIDENCE
             assert fr.score is None and fr.evidence == []
     assert len(asked) == len(excerpts) < len(r.features)
 
@@ -101,22 +102,22 @@ def test_hybrid_votes_rules_and_model(tiny_bundle, monkeypatch):
     from appliance.tasks import load_task
 
     p_model: dict[str, float] = {}
-    original = evidence_extractor.EvidenceStrategy._p_yes
+    original = evidence_strategy.EvidenceStrategy._p_yes
 
     def spy(self, f, excerpt, language):
         p_model[f.key] = original(self, f, excerpt, language)
         return p_model[f.key]
 
-    monkeypatch.setattr(evidence_extractor.EvidenceStrategy, "_p_yes", spy)
+    monkeypatch.setattr(evidence_strategy.EvidenceStrategy, "_p_yes", spy)
     r = _pipe(tiny_bundle, strategy="hybrid").process(DOC)
     findings = RuleExtractor(load_task("symptoms13")).extract(DOC.text, "en")
     assert {"fever", "pain", "cough"} <= set(p_model)
     for key, fr in r.features.items():
         if key in p_model:
-            want = 0.5 * evidence_extractor.rule_score(findings[key]) + 0.5 * p_model[key]
+            want = 0.5 * rule_evidence.rule_score(findings[key]) + 0.5 * p_model[key]
             assert fr.score == pytest.approx(want) and fr.value == (fr.score >= fr.threshold)
         else:
-            assert fr.value is False and fr.reason == evidence_extractor.NO_EVIDENCE and fr.score is None
+            assert fr.value is False and fr.reason == rule_evidence.NO_EVIDENCE and fr.score is None
     assert r.provenance.strategy == "hybrid"
     # The rule finding weighs: a denied fever (rule P(true) 0.10) stays False unless the model is sure.
     assert r.features["fever"].value is (p_model["fever"] >= 0.9)

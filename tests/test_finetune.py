@@ -72,9 +72,9 @@ def _write_labelled(path: Path) -> list[dict]:
 @pytest.mark.parametrize("arch", ["qwen2", "llama"])
 def test_finetune_tiny_end_to_end(arch, tiny_checkpoints, tmp_path, monkeypatch):
     from appliance.document import Document
-    from appliance.inference import evidence_extractor
     from appliance.pipeline import Pipeline
     from appliance.settings import PipelineSettings
+    from appliance.strategies import evidence as evidence_strategy
     from export.finetune import finetune
 
     data = tmp_path / "labelled.jsonl"
@@ -104,7 +104,7 @@ def test_finetune_tiny_end_to_end(arch, tiny_checkpoints, tmp_path, monkeypatch)
     # The bundle's own manifest says how it was made: base, data (and which split), prompt, settings.
     from appliance.bundle import verify_bundle
     from appliance.evaluate.data import file_sha256
-    from appliance.inference.evidence_extractor import prompt_hash
+    from appliance.strategies.question import prompt_hash
 
     ft = verify_bundle(out).finetune
     assert ft is not None and ft.method == "lora" and ft.strategy == "evidence"
@@ -116,13 +116,13 @@ def test_finetune_tiny_end_to_end(arch, tiny_checkpoints, tmp_path, monkeypatch)
 
     # The daemon's pipeline loads the bundle and asks it one question per feature with an excerpt.
     asked: list[tuple[str, str]] = []
-    original = evidence_extractor.EvidenceStrategy._p_yes
+    original = evidence_strategy.EvidenceStrategy._p_yes
 
     def spy(self, f, excerpt, language):
         asked.append((f.key, excerpt))
         return original(self, f, excerpt, language)
 
-    monkeypatch.setattr(evidence_extractor.EvidenceStrategy, "_p_yes", spy)
+    monkeypatch.setattr(evidence_strategy.EvidenceStrategy, "_p_yes", spy)
     pipe = Pipeline.load(PipelineSettings(task="symptoms13", strategy="evidence", extractor=str(out), threads=1))
     res = pipe.process(Document(id=rows[0]["id"], text=rows[0]["text"], language="en"))
     assert {m.role for m in res.provenance.models} == {"extractor", "rules"}

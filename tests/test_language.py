@@ -33,7 +33,7 @@ def test_base_code_canonicalises_tags(tag, code):
 
 
 def test_persian_codes():
-    # Every code appliance/normalize.py (PERSIAN_CODES) and the rules (fas/per/prs) take for Persian.
+    # Every code the normaliser and the rules took for Persian before the table was unified, and more.
     for code in ("fa", "fas", "per", "fa-ir", "fa_ir", "prs", "fa-IR", "FA", "pes"):
         assert is_persian(code), code
     for code in ("en", "ar", "ur", "ps", "", None):
@@ -81,3 +81,22 @@ def test_mt_aliases():
     assert iso_languages(["deu_Latn", "eng_Latn", "zzz_Latn"]) == ["en", "de", "zzz_Latn"]
     assert iso_languages(["en", "de"]) == ["en", "de"]
     assert iso_languages(["pes_Arab", "prs_Arab"]) == ["fa"]
+
+
+def test_right_to_left_scripts():
+    from appliance.language import is_right_to_left
+
+    for code in ("fa", "fa-IR", "FAS", "ar", "he", "iw", "ur", "ps", "ckb", "yi", "az-Arab"):
+        assert is_right_to_left(code), code
+    for code in ("en", "de", "ru", "zh", "az", "az-Latn", "", None):
+        assert not is_right_to_left(code), code
+
+
+def test_normaliser_and_rules_read_codes_from_the_one_table():
+    from appliance.normalize import base_language, is_persian as norm_is_persian
+    from appliance.rules.matcher import rules_language
+
+    for code in ("fa", "fas", "per", "pes", "prs", "fa-IR", "fa_ir"):
+        assert norm_is_persian(code) and base_language(code) == "fa" and rules_language(code) == "fa", code
+    assert base_language("iw") == "he" and rules_language("EN_us") == "en" and rules_language(None) == "en"
+    assert norm_is_persian(None, "سلام، حال شما چطور است؟") and not norm_is_persian(None, "hello there")

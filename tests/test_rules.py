@@ -10,9 +10,11 @@ import textwrap
 import pytest
 
 from appliance.normalize import is_persian, normalize, normalize_with_offsets
-from appliance.rules import RuleExtractor, RuleFinding
+from appliance.rules import RuleExtractor, RuleFinding, prepare_for_rules
+from appliance.rules.answers import answer_polarity
 from appliance.rules.lexicon import label_terms
-from appliance.rules.segment import analyse, answer_polarity, speaker_role
+from appliance.rules.segment import segment_dialogue
+from appliance.rules.speakers import speaker_role
 from appliance.tasks import Task, load_task, parse_task
 
 pytest.importorskip("medspacy")
@@ -30,6 +32,10 @@ def pal() -> RuleExtractor:
 
 def status(rx: RuleExtractor, text: str, lang: str = "en") -> dict[str, str]:
     return {k: f.status for k, f in rx.extract(text, lang).items()}
+
+
+def select_evidence(rx: RuleExtractor, text: str, lang: str, key: str, **kw) -> list[str]:
+    return rx.analyse(prepare_for_rules(text, lang)).select_evidence(key, **kw)
 
 
 # -- normaliser -----------------------------------------------------------------------------------
@@ -81,7 +87,7 @@ def test_speaker_tags_and_roles() -> None:
     text = (
         "Dr. Smith: Any pain?\n[patient_guest] She has pain.\nNurse: Okay.\nپزشک: تب دارد؟\nهمراه بیمار: نه."
     )
-    st = analyse(normalize(text, "en"))
+    st = segment_dialogue(normalize(text, "en"))
     assert [t.role for t in st.turns] == ["clinician", "family", "clinician", "clinician", "family"]
     assert speaker_role("Patient's daughter") == "family"
     assert speaker_role("Patient") == "patient"
@@ -89,7 +95,7 @@ def test_speaker_tags_and_roles() -> None:
 
 
 def test_unpunctuated_turn_is_split_before_its_question() -> None:
-    st = analyse("[doctor] okay i see that you had knee surgery are you having any pain\n[patient] yeah")
+    st = segment_dialogue("[doctor] okay i see that you had knee surgery are you having any pain\n[patient] yeah")
     assert [s.question for s in st.sentences] == [False, True, False]
 
 
@@ -209,15 +215,15 @@ def test_select_evidence(sym: RuleExtractor) -> None:
         "[doctor] hi , how are you ?\n[patient] fine .\n[doctor] any fever ?\n[patient] no .\n"
         "[doctor] okay . and the knee ?\n[patient] it hurts when i walk .\n[doctor] i see ."
     )
-    passages = sym.select_evidence(text, "en", "fever", context_sentences=0)
+    passages = select_evidence(sym, text, "en", "fever", context_sentences=0)
     assert passages == ["[doctor] any fever ?\n[patient] no ."]
-    pain = sym.select_evidence(text, "en", "pain", context_sentences=1)
+    pain = select_evidence(sym, text, "en", "pain", context_sentences=1)
     assert len(pain) == 1 and "[patient] it hurts when i walk ." in pain[0] and "the knee ?" in pain[0]
-    assert sym.select_evidence(text, "en", "cough") == []
-    short = sym.select_evidence(text * 20, "en", "pain", max_chars=200)
+    assert select_evidence(sym, text, "en", "cough") == []
+    short = select_evidence(sym, text * 20, "en", "pain", max_chars=200)
     assert sum(len(p) for p in short) <= 200
     with pytest.raises(KeyError):
-        sym.select_evidence(text, "en", "no_such_feature")
+        select_evidence(sym, text, "en", "no_such_feature")
 
 
 # -- Persian --------------------------------------------------------------------------------------
@@ -379,5 +385,5 @@ def test_degenerate_inputs(sym: RuleExtractor) -> None:
         out = sym.extract(text, "en")
         assert set(out) == set(load_task("symptoms13").keys)
     assert sym.extract("\ud800 pain", "en")["pain"].value
-    assert sym.select_evidence("", "en", "pain") == []
+    assert select_evidence(sym, "", "en", "pain") == []
     assert normalize("a\ud800b", "en") == "a\ufffdb"

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import get_args
 
 import click
 
 from ..errors import InputError
-from ..settings import PipelineSettings, Strategy
+from ..settings import PipelineSettings
+from ..strategies import strategy_names
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 
@@ -22,7 +22,7 @@ def pipeline_options(f):
     """Options shared by every command that builds a pipeline (extract, evaluate)."""
     decorators = [
         click.option("--task", default="palliative13", show_default=True, help="Built-in task name or task file."),
-        click.option("--strategy", type=click.Choice(list(get_args(Strategy))),
+        click.option("--strategy", type=click.Choice(strategy_names()),
                      default=PipelineSettings.model_fields["strategy"].default, show_default=True),
         click.option("--model", "extractor", default=None, help="Extractor bundle name or folder."),
         click.option("--models-dir", type=click.Path(path_type=Path), default=None, help="Folder of bundles."),
@@ -39,6 +39,8 @@ def pipeline_options(f):
 
 def settings_from_options(task, strategy, extractor, models_dir, translate_policy, translator, threads,
                           no_prefix_reuse) -> PipelineSettings:
+    """``PipelineSettings`` from the ``pipeline_options`` values (non-English input translated per
+    ``translate_policy``, English never); raises pydantic's ``ValidationError`` for invalid values."""
     data = dict(task=task, strategy=strategy, models_dir=models_dir, translator=translator, threads=threads,
                 prefix_reuse=not no_prefix_reuse, translate={"en": "never", "*": translate_policy})
     if extractor:

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..crypto import load_identities
 from ..errors import TaskError
-from ..normalize import PERSIAN_CODES
+from ..language import is_right_to_left
 from ..tasks import Task, load_task
 from .agreement import Period, agreement_report
 from .dataset import labelled_record, read_dataset, write_dataset
@@ -26,7 +26,6 @@ from .results import FeatureView, ResultView
 from .source import LoadedResult, ReviewSource, Transcript
 from .workspace import Workspace
 
-RTL_LANGUAGES = frozenset(PERSIAN_CODES | {"ar", "he", "ur", "ps", "ckb", "yi"})
 
 
 @dataclass(frozen=True)
@@ -217,7 +216,7 @@ class ReviewStation:
             lines=segment_lines(t.text, marks["original"]) if t.text is not None else None,
             translation_lines=(segment_lines(texts["translation"], marks["translation"])
                                if texts["translation"] else None),
-            direction="rtl" if (lang or "").lower().split("-")[0] in RTL_LANGUAGES else "ltr",
+            direction="rtl" if is_right_to_left(lang) else "ltr",
             features=rows, audit=self._priority(loaded).audit, state=st,
             position=queue.index(key) + 1 if key in queue else None, remaining=len(queue),
         )

@@ -1,9 +1,12 @@
 """Rule baseline and evidence pre-pass: medspaCy target matching + ConText, dialogue-aware.
 
+    from appliance.prepared import prepare_text
     from appliance.rules import RuleExtractor
     rx = RuleExtractor(task)
-    findings = rx.extract(text, "en")          # {key: RuleFinding(value, status, confidence, evidence)}
-    passages = rx.select_evidence(text, "en", "pain")
+    analysis = rx.analyse(prepare_text(text, "en"))   # once per document
+    analysis.findings()                                # {key: RuleFinding(value, status, confidence, evidence)}
+    analysis.select_evidence("pain")                   # excerpts for a model, from the normalised text
+    rx.extract(text, "en")                             # convenience: prepare + analyse + findings
 
 Never imports torch or transformers (see ``_spacy``). Importing this package is cheap: spaCy and
 medspaCy are imported when the first pipeline is built.
@@ -11,6 +14,8 @@ medspaCy are imported when the first pipeline is built.
 
 from __future__ import annotations
 
-from .extractor import RuleExtractor, RuleFinding, Span, Status
+from .analysis import RuleAnalysis
+from .extractor import RuleExtractor, prepare_for_rules
+from .findings import RuleFinding, Span, Status
 
-__all__ = ["RuleExtractor", "RuleFinding", "Span", "Status"]
+__all__ = ["RuleAnalysis", "RuleExtractor", "RuleFinding", "Span", "Status", "prepare_for_rules"]

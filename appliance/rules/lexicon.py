@@ -47,6 +47,8 @@ PERSIAN_SUFFIXES = (
 
 @dataclass(frozen=True)
 class Term:
+    """One lexicon term of a feature (or an exclusion), with where it came from."""
+
     feature: str  # feature key, or EXCLUDE
     text: str  # the term as written (for provenance)
     source: str  # 'task', 'builtin', 'builtin:<task>', 'label'
@@ -74,6 +76,7 @@ def builtin_lexicon(task_name: str, language: str) -> dict[str, tuple[str, ...]]
 
 
 def builtin_tasks_with_lexicons() -> list[str]:
+    """Names of the tasks that have built-in lexicon files (``lexicons/<task>.<language>.json``), sorted."""
     names = set()
     for ref in resources.files(__package__).joinpath("lexicons").iterdir():
         if ref.name.endswith(".json") and ref.name.count(".") == 2:
@@ -82,6 +85,8 @@ def builtin_tasks_with_lexicons() -> list[str]:
 
 
 def label_terms(label: str) -> list[str]:
+    """Terms derived from a feature label: the whole label, then its parts split at ``, / ; ( )``, "and",
+    "or", ``و``, ``یا`` (parts of three characters or more), lower case, without duplicates."""
     parts = re.split(r"\s*(?:[,/;()،؛]|\band\b|\bor\b|(?<!\S)و(?!\S)|(?<!\S)یا(?!\S))\s*", label.strip())
     out = [label.strip().lower()]
     out += [p.strip().lower() for p in parts if p and len(p.strip()) > 2]

@@ -4,18 +4,10 @@ Pure Python (regular expressions), language-aware for English and Persian, and g
 it does not assume the development set's ``[doctor]`` / ``[patient]`` tags.
 
 Turns
-  A line that starts with a speaker tag starts a turn. Tags recognised:
-  ``[doctor]``, ``[patient_guest]`` (bracketed, any label up to 40 characters), and
-  ``Doctor:``, ``Dr. Smith:``, ``Patient's daughter:``, ``پزشک:``, ``همراه بیمار:`` (a label of at most
-  four words before a colon at the start of a line; an optional leading timestamp ``00:01:23`` or
-  bullet is skipped). "Label:" lines count as speaker tags only when at least one label names a known
-  role, so "Fever: no" / "Plan: ..." notes are not read as dialogue. When the text has tags, an
-  untagged line continues the previous turn; when it has none, every line is its own turn with an
-  unknown speaker.
-  The label is mapped to a role by keywords (family words first, so "patient's daughter" and
-  ``[patient_guest]`` are family): ``clinician`` (doctor, nurse, operator, پزشک, پرستار, کارشناس, …),
-  ``patient`` (patient, caller, بیمار, …), ``family`` (daughter, wife, guest, همراه, دختر, …) or
-  ``unknown``.
+  A line that starts with a speaker tag (``speakers``: ``[doctor]``, ``Nurse:``, ``همراه بیمار:``) starts a
+  turn. "Label:" lines count as speaker tags only when at least one label names a known role, so
+  "Fever: no" / "Plan: ..." notes are not read as dialogue. When the text has tags, an untagged line
+  continues the previous turn; when it has none, every line is its own turn with an unknown speaker.
 
 Sentences (the documented splitter used for every language; see docs/rules-baseline.md for why not
 PyRuSH or pysbd)
@@ -37,179 +29,27 @@ Questions
 Answers
   The answer to a question is the first sentence of the next turn when that turn has a different
   speaker and the question is among the trailing questions of its own turn (the asker did not go on
-  talking). Without speaker tags it is the next sentence. Its polarity is read from its first words
-  after fillers ("um", "well", "oh", "doctor", …): ``yes`` ("yes", "yeah", "I do", "a little",
-  "sometimes", بله, آره, دارد, …), ``no`` ("no", "nope", "not really", "I don't", "never", نه, خیر,
-  ندارد, …) or ``None``.
+  talking). Without speaker tags it is the next sentence. Its polarity (yes / no / neither) is read
+  by ``answers.answer_polarity``.
+
+Entry point: ``segment_dialogue(normalised_text) -> Structure``; every offset indexes that text.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from typing import Literal
 
-Role = Literal["clinician", "patient", "family", "unknown"]
-
-# -- speaker tags ---------------------------------------------------------------------------------
-
-_LEAD = r"^[ \t]*(?:[-*>#•]+[ \t]*)?(?:\(?\d{1,2}:\d{2}(?::\d{2})?(?:\.\d+)?\)?[ \t]*[-–]?[ \t]*)?"
-_TAG_BRACKET = re.compile(_LEAD + r"\[(?P<spk>[^\[\]\n]{1,40})\][ \t]*:?[ \t]*")
-_TAG_COLON = re.compile(
-    _LEAD
-    + r"\**(?P<spk>[^\W\d_](?:[\w\u200c'’.()-]*)(?:[ \t]+[\w\u200c'’.()-]+){0,3}?)\**[ \t]*[:：][ \t]*(?!//)"
-)
-
-_FAMILY_WORDS = {
-    "guest",
-    "family",
-    "daughter",
-    "son",
-    "wife",
-    "husband",
-    "mother",
-    "mom",
-    "mum",
-    "father",
-    "dad",
-    "sister",
-    "brother",
-    "caregiver",
-    "carer",
-    "relative",
-    "companion",
-    "friend",
-    "partner",
-    "spouse",
-    "parent",
-    "grandson",
-    "granddaughter",
-    "niece",
-    "nephew",
-    "aunt",
-    "uncle",
-    "child",
-    "guardian",
-    "همراه",
-    "دختر",
-    "پسر",
-    "همسر",
-    "مادر",
-    "پدر",
-    "خواهر",
-    "برادر",
-    "عروس",
-    "داماد",
-    "نوه",
-    "خانواده",
-    "فرزند",
-    "شوهر",
-    "زن",
-}
-_CLINICIAN_WORDS = {
-    "doctor",
-    "dr",
-    "physician",
-    "clinician",
-    "provider",
-    "nurse",
-    "np",
-    "pa",
-    "rn",
-    "md",
-    "therapist",
-    "operator",
-    "agent",
-    "interviewer",
-    "counselor",
-    "counsellor",
-    "staff",
-    "practitioner",
-    "consultant",
-    "resident",
-    "attending",
-    "specialist",
-    "pharmacist",
-    "worker",
-    "caseworker",
-    "q",
-    "پزشک",
-    "دکتر",
-    "پرستار",
-    "اپراتور",
-    "کارشناس",
-    "مشاور",
-    "مددکار",
-    "پاسخگو",
-    "روانشناس",
-    "متخصص",
-    "پرسنل",
-    "کادر",
-}
-_PATIENT_WORDS = {"patient", "pt", "client", "caller", "a", "بیمار", "مددجو", "تماس", "تماسگیرنده"}
-_NOT_SPEAKERS = {
-    # Section-like labels that look like "Label:" at a line start but are not speakers.
-    "note",
-    "notes",
-    "plan",
-    "assessment",
-    "impression",
-    "diagnosis",
-    "history",
-    "medications",
-    "allergies",
-    "subjective",
-    "objective",
-    "exam",
-    "vitals",
-    "date",
-    "time",
-    "re",
-    "subject",
-    "summary",
-    "hpi",
-    "ros",
-}
-
-
-def speaker_role(label: str | None) -> Role:
-    """Map a speaker label ("Doctor", "patient_guest", "همراه بیمار") to a role."""
-    if not label:
-        return "unknown"
-    words = set(re.findall(r"[^\W\d_]+", label.lower().replace("\u200c", " ")))
-    # Persian possessive endings: "دخترش" (her daughter), "پسرم" (my son)
-    words |= {
-        w[: -len(x)] for w in words for x in ("ش", "م", "ت", "شون", "مون") if w.endswith(x) and len(w) > 3
-    }
-    if words & _FAMILY_WORDS:
-        return "family"
-    if words & _CLINICIAN_WORDS:
-        return "clinician"
-    if words & _PATIENT_WORDS:
-        return "patient"
-    return "unknown"
-
-
-def match_tag(line: str) -> tuple[str, int] | None:
-    """(speaker label, length of the tag prefix) when ``line`` starts with a speaker tag."""
-    m = _TAG_BRACKET.match(line)
-    if m:
-        return m.group("spk").strip(), m.end()
-    m = _TAG_COLON.match(line)
-    if m:
-        spk = m.group("spk").strip().strip("*").strip()
-        low = spk.lower()
-        if low in _NOT_SPEAKERS or low.startswith("http"):
-            return None
-        return spk, m.end()
-    return None
-
+from .answers import answer_polarity
+from .speakers import Role, is_bracket_tag, match_tag, speaker_role
 
 # -- data -----------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Turn:
+    """One speaker turn: character offsets into the segmented text, the speaker label and its role."""
+
     index: int
     start: int  # start of the line (the tag included)
     content_start: int  # after the tag
@@ -221,6 +61,8 @@ class Turn:
 
 @dataclass(frozen=True)
 class Sentence:
+    """One sentence: offsets into the segmented text, its turn (index), speaker role, question or not."""
+
     index: int
     start: int  # first non-space character of the sentence (after any speaker tag)
     end: int  # end, trailing whitespace excluded
@@ -232,6 +74,8 @@ class Sentence:
 
 @dataclass(frozen=True)
 class Structure:
+    """A segmented dialogue: turns and sentences in document order (``index`` = position in the list)."""
+
     turns: list[Turn]
     sentences: list[Sentence]
     tagged: bool  # True when the text has speaker tags
@@ -257,7 +101,6 @@ class Structure:
         if t_q.speaker is not None and t_a.speaker is not None and t_q.speaker.lower() == t_a.speaker.lower():
             return None
         return a
-
 
 # -- sentence splitting ---------------------------------------------------------------------------
 
@@ -402,8 +245,9 @@ def _split_region(text: str, start: int, end: int) -> list[tuple[int, int]]:
     return out
 
 
-def analyse(text: str) -> Structure:
-    """Turns and sentences of ``text`` (already normalised)."""
+def segment_dialogue(text: str) -> Structure:
+    """Turns and sentences of ``text`` (already normalised, ``appliance.normalize``); offsets index ``text``.
+    An empty or whitespace-only text gives no turns and no sentences."""
     lines: list[tuple[int, int]] = []
     pos = 0
     for m in re.finditer(r"\n", text):
@@ -412,7 +256,7 @@ def analyse(text: str) -> Structure:
     lines.append((pos, len(text)))
 
     tags = [match_tag(text[s:e]) for s, e in lines]
-    bracketed = any(_TAG_BRACKET.match(text[s:e]) for s, e in lines)
+    bracketed = any(is_bracket_tag(text[s:e]) for s, e in lines)
     # "Label:" lines are speakers only when some label is a known role ("Doctor:", "بیمار:"); otherwise
     # they are more likely headings or review-of-systems items ("Fever: no").
     tagged = bracketed or any(t and speaker_role(t[0]) != "unknown" for t in tags)
@@ -479,221 +323,3 @@ def _implicit_questions(text: str, turns: list[Turn], sentences: list[Sentence])
 def _turn(index: int, start: int, content_start: int, end: int, speaker: str | None, tag: str) -> Turn:
     return Turn(index, start, content_start, end, speaker, speaker_role(speaker), tag)
 
-
-# -- answers --------------------------------------------------------------------------------------
-
-_FILLERS = {
-    "um",
-    "uh",
-    "uhm",
-    "umm",
-    "er",
-    "erm",
-    "hmm",
-    "hm",
-    "well",
-    "oh",
-    "so",
-    "ah",
-    "honestly",
-    "actually",
-    "doctor",
-    "doc",
-    "ma'am",
-    "sir",
-    "i",
-    "mean",
-    "like",
-    "you",
-    "know",
-    "and",
-    "but",
-    "ok",
-    "okay",
-    "خب",
-    "خوب",
-    "ببینید",
-    "والا",
-    "والله",
-    "راستش",
-    "دکتر",
-    "آقای",
-    "خانم",
-    "آقا",
-}
-_YES = {
-    "yes",
-    "yeah",
-    "yep",
-    "yup",
-    "yea",
-    "ya",
-    "yah",
-    "sure",
-    "definitely",
-    "absolutely",
-    "correct",
-    "right",
-    "uh-huh",
-    "mm-hmm",
-    "mhm",
-    "mm-hm",
-    "mmhmm",
-    "affirmative",
-    "true",
-    "exactly",
-    "sometimes",
-    "occasionally",
-    "often",
-    "constantly",
-    "unfortunately",
-    "certainly",
-    "indeed",
-    "yess",
-    "بله",
-    "بلی",
-    "آره",
-    "اره",
-    "آری",
-    "بعله",
-    "آها",
-    "دارد",
-    "داره",
-    "دارم",
-    "دارن",
-    "دارند",
-    "هست",
-    "درسته",
-    "یکم",
-    "کمی",
-    "گاهی",
-    "خیلی",
-    "بلیه",
-}
-_YES_PHRASES = (
-    "i do",
-    "i have",
-    "i did",
-    "it does",
-    "it has",
-    "it did",
-    "he does",
-    "she does",
-    "he has",
-    "she has",
-    "a little",
-    "a bit",
-    "kind of",
-    "sort of",
-    "some",
-    "all the time",
-    "of course",
-    "یه کم",
-    "یک کم",
-    "بله دارد",
-    "گاهی وقتا",
-)
-_NO = {
-    "no",
-    "nope",
-    "nah",
-    "never",
-    "none",
-    "nothing",
-    "negative",
-    "not",
-    "neither",
-    "nor",
-    "nay",
-    "nada",
-    "نه",
-    "خیر",
-    "نخیر",
-    "ندارد",
-    "نداره",
-    "ندارم",
-    "ندارن",
-    "ندارند",
-    "نیست",
-    "اصلا",
-    "هیچ",
-    "هیچی",
-    "نمیکند",
-    "نمیکنه",
-    "نشده",
-    "نکرده",
-}
-_NO_PHRASES = (
-    "i don't",
-    "i do n't",
-    "i dont",
-    "i do not",
-    "i haven't",
-    "i have n't",
-    "i have not",
-    "i didn't",
-    "i did n't",
-    "i did not",
-    "i'm not",
-    "i am not",
-    "it doesn't",
-    "it does n't",
-    "it does not",
-    "he doesn't",
-    "she doesn't",
-    "he does n't",
-    "she does n't",
-    "not really",
-    "not at all",
-    "i wouldn't say",
-    "i would n't say",
-    "i can't say",
-    "i ca n't say",
-    "نمی کند",
-    "نمی کنه",
-    "نمی کنم",
-    "نه خیر",
-)
-_WORDS = re.compile(r"[\w'’\-]+|[^\w\s]")
-
-
-_STRONG_NO = re.compile(
-    r"\b(?:none of (?:those|these|that|them)|nothing like that|no to all|not that i(?:'ve| have) noticed)\b"
-    r"|(?:^|\s)(?:هیچکدام|هیچ کدام)(?:\s|$)",
-    re.IGNORECASE,
-)
-
-
-def answer_polarity(sentence: str) -> Literal["yes", "no"] | None:
-    """'yes' / 'no' from the first words of an answer; None when it is neither."""
-    first = _first_polarity(sentence)
-    if first != "no" and _STRONG_NO.search(sentence.replace("\u200c", " ")):
-        return "no"
-    return first
-
-
-def _first_polarity(sentence: str) -> Literal["yes", "no"] | None:
-    words = [w.lower().replace("’", "'") for w in _WORDS.findall(sentence.replace("\u200c", " "))]
-    words = [w for w in words if re.match(r"[\w']", w)]
-    i = 0
-    while i < len(words) and words[i] in _FILLERS and i < 4:
-        # "i" is only a filler in "i mean"; keep it for "i do" / "i don't".
-        if words[i] == "i" and not (i + 1 < len(words) and words[i + 1] == "mean"):
-            break
-        if words[i] == "you" and not (i + 1 < len(words) and words[i + 1] == "know"):
-            break
-        i += 1
-    if i >= len(words):
-        return None
-    head = " ".join(words[i : i + 4])
-    for p in _NO_PHRASES:
-        if head == p or head.startswith(p + " "):
-            return "no"
-    if words[i] in _NO:
-        return "no"
-    for p in _YES_PHRASES:
-        if head == p or head.startswith(p + " "):
-            return "yes"
-    if words[i] in _YES:
-        return "yes"
-    return None
