@@ -4,7 +4,8 @@ What it pins: cues become speaker turns (consecutive cues of one speaker merged)
 the text; the timeline maps each cue's text span back to its times; the ``.json`` suffix dispatches by
 shape (the appliance's codes unchanged, a 'neither' refusal listing both shapes); bad subtitle files are
 refused with their own reason codes and messages that never quote the file; the samples parse; the
-whisper-timestamps field case reads right with the rules strategy.
+whisper-timestamps field case reads right with the rules strategy; every verbatim evidence quote of a
+timed input carries the recording times of its cues.
 """
 
 from __future__ import annotations
@@ -315,3 +316,32 @@ def test_extract_cli_takes_the_new_suffixes(tmp_path):
     assert out.exit_code == 0, out.output
     ids = [json.loads(line)["input_id"] for line in out.output.splitlines() if line.startswith("{")]
     assert ids == ["call-en-004", "call-en-005", "call-en-006", "call-en-007"]
+
+
+# ------------------------------------------------------------------------------------------ evidence times
+
+
+@pytest.mark.parametrize("strategy", ["rules", "hybrid"])
+def test_evidence_quotes_carry_the_recording_times(strategy, request):
+    from appliance.pipeline import Pipeline
+    from appliance.result import Result
+    from appliance.settings import PipelineSettings
+
+    settings = {"task": "symptoms13", "strategy": strategy}
+    if strategy == "hybrid":
+        settings["extractor"] = str(request.getfixturevalue("tiny_bundle"))
+    pipe = Pipeline.load(PipelineSettings(**settings))
+    doc = parse_input((FIELD / "whisper-timestamps.txt").read_bytes(), "whisper-timestamps.txt")
+    result = pipe.process(doc)
+    quotes = [e for fr in result.features.values() for e in fr.evidence]
+    assert quotes
+    for e in quotes:
+        times = doc.times_for(e.start, e.end)
+        assert e.found_in_text and times is not None and (e.start_s, e.end_s) == times
+    fever = {(e.quote, e.start_s, e.end_s) for e in result.features["fever"].evidence}
+    assert ("Any fever?", 4.5, 6.0) in fever
+    again = Result.model_validate_json(result.model_dump_json())
+    assert again.features["fever"].evidence == result.features["fever"].evidence
+    # the same turns without a timeline: quotes, no times
+    untimed = pipe.process(Document(id="u", text=doc.text))
+    assert all(e.start_s is None and e.end_s is None for fr in untimed.features.values() for e in fr.evidence)
