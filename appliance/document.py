@@ -49,7 +49,7 @@ class Document(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(min_length=1, max_length=200)
+    id: str = Field(min_length=1, max_length=255)
     text: str
     language: str | None = Field(default=None, description="BCP-47-ish code ('en', 'fa'); None = detect.")
     metadata: dict[str, Any] = Field(default_factory=dict)

@@ -8,14 +8,15 @@ echoed in a message.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from ..errors import InputError
 from ..reasons import Reason
 from .decoding import decode_text
 
-_LANG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")  # 'en', 'fa', 'pt-BR', 'zh-Hant-TW'
+#: Codes that are valid BCP-47 but name no language a transcript can be in (RFC 5646 § 2.2.1 and
+#: ISO 639-2: undetermined, uncoded, multiple, no linguistic content).
+_NOT_A_LANGUAGE = frozenset({"und", "mis", "mul", "zxx"})
 
 
 def load_object(raw: bytes, max_depth: int) -> dict[str, Any]:
@@ -45,18 +46,32 @@ def load_object(raw: bytes, max_depth: int) -> dict[str, Any]:
 
 def check_language(language: Any) -> str | None:
     """The ``language`` field, lower-cased, or None when absent/null. Raises ``InputError``
-    ``json_field`` (not a string) or ``bad_language`` (not a code such as ``en``, ``pt-BR``)."""
+    ``json_field`` (not a string) or ``bad_language`` (see ``check_language_code``)."""
     if language is None:
         return None
     if not isinstance(language, str):
         raise InputError(
             Reason.JSON_FIELD, f"field 'language' must be a string or null, not {json_type(language)}"
         )
-    if not _LANG.match(language):
-        raise InputError(
-            Reason.BAD_LANGUAGE, "field 'language' is not a language code such as 'en', 'fa', 'pt-BR'"
-        )
-    return language.lower()
+    return check_language_code(language)
+
+
+def check_language_code(code: str) -> str:
+    """Return ``code`` lower-cased if it is a valid BCP-47 tag (RFC 5646, hyphen-separated) whose
+    every subtag is in the IANA language-subtag registry (``langcodes.tag_is_valid``) and whose
+    language is a real one: not private use (``qaa``–``qtz``, ``x-…``) nor ``und``/``mis``/``mul``/``zxx``.
+
+    Raises ``InputError`` ``bad_language`` (the message never quotes the code: it may be content).
+    """
+    import langcodes  # (IANA registry data; imported on first use)
+
+    hint = "a language code such as 'en', 'fa', 'pt-BR' (or null to detect the language)"
+    if not code.isascii() or "_" in code or not langcodes.tag_is_valid(code):
+        raise InputError(Reason.BAD_LANGUAGE, f"field 'language' is not a valid BCP-47 tag; give {hint}")
+    primary = (langcodes.Language.get(code).language or "").lower()
+    if not primary or primary in _NOT_A_LANGUAGE or "qaa" <= primary <= "qtz" or primary.startswith("x-"):
+        raise InputError(Reason.BAD_LANGUAGE, f"field 'language' names no known language; give {hint}")
+    return code.lower()
 
 
 def json_type(value: Any) -> str:
