@@ -92,6 +92,35 @@ class Reason(str, Enum):
         "a symbolic link, folder, named pipe or device: moved aside unread, never followed",
     )
     BAD_NAME = ("bad_name", "input", "the file name is not valid UTF-8")
+    # -- timed transcripts (appliance.inputs: subtitles, Whisper-style JSON, timed .txt; issue #13)
+    JSON_SHAPE = (
+        "json_shape",
+        "input",
+        "a `.json` object of neither accepted shape: the appliance's (`id`, `text`, …) or a Whisper "
+        "transcript (`segments`)",
+    )
+    JSON_SEGMENTS = (
+        "json_segments",
+        "input",
+        "a Whisper-style `.json` whose `segments` is not a list of objects with numeric `start` and "
+        "`end`, string `text` and optional string `speaker` (the detail gives the segment number)",
+    )
+    SUBTITLE_INVALID = (
+        "subtitle_invalid",
+        "input",
+        "a `.vtt` or `.srt` file its subtitle parser cannot read (the detail gives the line or offset)",
+    )
+    NO_CUES = (
+        "no_cues",
+        "input",
+        "a subtitle, Whisper `.json` or timed `.txt` input without any cue, or whose cues are all empty",
+    )
+    CUE_TIMES = (
+        "cue_times",
+        "input",
+        "a cue time that is unreadable, negative or not finite, ends before it starts, or starts before "
+        "the previous cue (the detail gives the cue number)",
+    )
     # -- the pipeline
     TOO_LONG = ("too_long", "pipeline", "the pipeline refused the document as too long")
     # -- the daemon's failure policy

@@ -156,9 +156,9 @@ def test_registry_matches_the_longest_suffix_and_describes_itself():
     from appliance.document import Document
     from appliance.inputs import REGISTRY, InputRegistry
 
-    assert REGISTRY.suffixes() == [".txt", ".json"]
-    assert REGISTRY.describe() == ".txt and .json"
-    assert REGISTRY.describe("or", "`") == "`.txt` or `.json`"
+    assert REGISTRY.suffixes() == [".txt", ".json", ".vtt", ".srt"]
+    assert REGISTRY.describe() == ".txt, .json, .vtt and .srt"
+    assert REGISTRY.describe("or", "`") == "`.txt`, `.json`, `.vtt` or `.srt`"
     reg = InputRegistry()
     reg.register(".json", lambda raw, name, limits: Document(id="plain", text="t"))
     reg.register(".Whisper.JSON", lambda raw, name, limits: Document(id="whisper", text="t"))
@@ -184,9 +184,9 @@ def test_registered_format_is_accepted_only_while_registered():
     assert reason(b"# note", "a.md") == "unsupported_type"
     with REGISTRY.registered(".md", parse_md):
         assert is_supported("A.MD") and parse_input(b"# note", "a.md").id == "a"
-        refusal = pytest.raises(InputError, parse_input, b"", "a.vtt").value
-        assert "only .txt, .json and .md inputs" in str(refusal)
-    assert not is_supported("a.md") and REGISTRY.suffixes() == [".txt", ".json"]
+        refusal = pytest.raises(InputError, parse_input, b"", "a.docx").value
+        assert "only .txt, .json, .vtt, .srt and .md inputs" in str(refusal)
+    assert not is_supported("a.md") and REGISTRY.suffixes() == [".txt", ".json", ".vtt", ".srt"]
 
 
 def test_name_is_checked_before_any_parser():

@@ -135,7 +135,10 @@ class LimitsConfig(_Section):
     max_document_tokens: int = Field(
         default=16384,
         gt=0,
-        description="Longer documents fail with reason `too_long` (passed to the pipeline).",
+        description="Strategy `json` only (the model reads the whole document, in windows): a longer "
+        "document gives a result with every feature `missing`, reason `document_too_long`. `evidence`, `hybrid` and "
+        "`rules` take documents of any length up to `max_file_bytes`: the model sees only rule-selected "
+        "excerpts (docs/extraction.md, Long documents). Passed to the pipeline.",
     )
     max_json_depth: int = Field(
         default=16, ge=2, le=256, description="Deepest nesting accepted in a `.json` input."
