@@ -58,9 +58,14 @@ def pipelines() -> dict[str, Pipeline]:
 
 
 def word_limited(p: Pipeline, max_words: int) -> Pipeline:
-    """The same pipeline counting words as tokens, so a longer document is 'document_too_long'."""
+    """The same pipeline counting words as tokens and windowing like the json strategy, so a longer
+    document is 'document_too_long' (the limit applies to strategies that window the document)."""
+    import copy
+
     settings = p.settings.model_copy(update={"max_document_tokens": max_words})
-    return Pipeline(settings, p.task, p.strategy, None, p.models, lambda t: len(t.split()), p.prompt_hash)
+    strategy = copy.copy(p.strategy)
+    strategy.window_tokens = max_words
+    return Pipeline(settings, p.task, strategy, None, p.models, lambda t: len(t.split()), p.prompt_hash)
 
 
 def make_results(pipelines: dict[str, Pipeline], task: str = "palliative13") -> list[Result]:
