@@ -28,4 +28,5 @@ from .model import (
 from .recall import Candidate, NearMisses
 
 __all__ = ["BUCKETS", "COLUMNS", "Candidate", "Combiner", "FindingFacts", "NearMisses", "bucket_of",
-           "combiner_for", "finding_facts", "load_combiner", "no_facts", "rule_row", "save_combiner", "trace_decision"]
+           "combiner_for", "finding_facts", "load_combiner", "no_facts", "rule_row", "save_combiner",
+           "trace_decision"]

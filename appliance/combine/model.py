@@ -78,7 +78,8 @@ def rule_row(facts: FindingFacts, rule_score: float, near_miss_strength: int = 0
 
 
 def bucket_of(facts: FindingFacts, kind: Kind | None) -> str | None:
-    """The model term's bucket for a question of ``kind`` about a feature with ``facts`` (None: no question)."""
+    """The model term's bucket for a question of ``kind`` about a feature with ``facts`` (None: no
+    question)."""
     if kind is None:
         return None
     if kind == "near_miss":
@@ -108,8 +109,8 @@ class Combiner(BaseModel):
     name: str = Field(description="What it is for, e.g. 'smollm2-135m-instruct'.")
     extractor: str | None = Field(default=None, description="The extractor bundle name it was fitted with.")
     extractor_source_sha256: str | None = Field(
-        default=None, description="The bundle's source checkpoint hash (manifest source.sha256): a stable key "
-        "for the same weights across exports.")
+        default=None, description="The bundle's source checkpoint hash (manifest source.sha256): a stable "
+        "key for the same weights across exports.")
     columns: list[str] = Field(default_factory=lambda: list(COLUMNS))
     rule_weights: list[float]
     model_weights: dict[str, float]
@@ -174,7 +175,8 @@ class Combiner(BaseModel):
 
 
 def builtin_path(extractor: str) -> Path | None:
-    """The built-in combiner file for extractor bundle name ``extractor`` (``fitted/<name>.json``), or None."""
+    """The built-in combiner file for extractor bundle name ``extractor`` (``fitted/<name>.json``), or
+    None."""
     ref = resources.files(__package__).joinpath("fitted", f"{Path(extractor).name}.json")
     return Path(str(ref)) if ref.is_file() else None
 
@@ -192,7 +194,8 @@ def save_combiner(combiner: Combiner, path: str | Path) -> None:
     tmp.replace(p)
 
 
-def combiner_for(setting: str | Path | None, extractor: str, source_sha256: str | None) -> tuple[Combiner, str]:
+def combiner_for(setting: str | Path | None, extractor: str,
+                 source_sha256: str | None) -> tuple[Combiner, str]:
     """The combiner a 'hybrid' pipeline uses, and a one-line note saying which and why.
 
     ``setting``: ``PipelineSettings.combiner`` (a file path; ``'rules-only'`` for the rules alone; None:

@@ -109,7 +109,8 @@ class NearMisses:
             self._singles[f.key] = tuple(sorted(singles))
         # A near-miss word must point at one feature only ("stool" is constipation, diarrhoea and bleeding).
         for key, words in multi.items():
-            self._cue_words[key] = frozenset(w for w in words if owners.get(w) == {key} and w not in self._exact)
+            self._cue_words[key] = frozenset(w for w in words
+                                             if owners.get(w) == {key} and w not in self._exact)
 
     def _hits(self, key: str, word: str) -> int:
         """2 for a fuzzy match of a one-word term, 1 for a near-miss word, 0 otherwise."""

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..combine import Combiner, NearMisses, bucket_of, combiner_for, finding_facts, rule_row
+from ..combine import NearMisses, bucket_of, combiner_for, finding_facts, rule_row
 from ..errors import ConfigError
 from ..prepared import PreparedText
 from ..result import Evidence, FeatureResult, ModelRef
@@ -92,7 +92,7 @@ class HybridStrategy(EvidenceStrategy):
             bucket = bucket_of(facts, "excerpt")
             p = self._p_yes(f, excerpt, language) if self._asks(bucket) else None
             rs = rule_score(rule)
-            out[f.key] = self._decide(f.key, self.combiner, rule_row(facts, rs), bucket, p, rule_quotes(rule))
+            out[f.key] = self._decide(f.key, rule_row(facts, rs), bucket, p, rule_quotes(rule))
             trace[f.key] = {"facts": facts.model_dump(), "rule_score": rs, "bucket": bucket, "p": p,
                             "near_miss": 0}
         self._near_misses(analysis, unmentioned, language, out, trace)
@@ -121,15 +121,16 @@ class HybridStrategy(EvidenceStrategy):
                 out[key] = no_evidence_result(f, rule)
                 continue
             quotes = [q for q in (_sentence_quote(analysis, i) for i in c.sentences[:3]) if q is not None]
-            out[key] = self._decide(key, self.combiner, rule_row(facts, rs, c.strength), NEAR_MISS, p, quotes)
+            out[key] = self._decide(key, rule_row(facts, rs, c.strength), NEAR_MISS, p, quotes)
 
-    def _decide(self, key: str, combiner: Combiner, x: Any, bucket: str | None, p: float | None,
+    def _decide(self, key: str, x: Any, bucket: str | None, p: float | None,
                 evidence: list[Evidence]) -> FeatureResult:
+        """The combiner's decision for feature ``key`` (rule side ``x``; the model term when ``p``)."""
         f = self.task.feature(key)
-        score = min(1.0, max(0.0, combiner.score(x, bucket if p is not None else None, p)))
+        score = min(1.0, max(0.0, self.combiner.score(x, bucket if p is not None else None, p)))
         value = score >= f.threshold
-        return FeatureResult(value=value, status="extracted", score=score, confidence=score if value else 1 - score,
-                             threshold=f.threshold, evidence=evidence)
+        return FeatureResult(value=value, status="extracted", score=score,
+                             confidence=score if value else 1 - score, threshold=f.threshold, evidence=evidence)
 
 
 def _sentence_quote(analysis: RuleAnalysis, index: int) -> Evidence | None:
