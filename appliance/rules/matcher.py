@@ -21,6 +21,7 @@ import numpy
 
 from ..normalize import base_language, is_persian, normalize
 from ._spacy import blank, modules
+from .fuzzy import SpellingCorrector
 from .lexicon import build_rules, feature_terms, match_form
 from .matchtext import MatchText, build_match_text
 
@@ -106,7 +107,8 @@ class RulePipeline:
         )
         if ctx_rules:
             ctx.add(ctx_rules)
-        self.correct = None
+        # misspelt lexicon words (``fuzzy``): English only, where the common-word list is
+        self.correct = SpellingCorrector(terms) if language == "en" else None
         self.lock = threading.Lock()
         from spacy.attrs import SENT_START
         from spacy.util import filter_spans

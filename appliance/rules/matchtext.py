@@ -7,9 +7,10 @@ term (``lexicon.match_form``) and then, in that order of precedence where two ov
 1. expands clinical shorthand (``shorthand/<language>.json``: ``N/V`` -> "nausea vomiting", ``SOB``
    -> "shortness of breath", ``c/o`` -> "complains of"; entries marked case-sensitive only as
    written, so "HA" is a headache and "ha" a laugh), each part of a ``/`` list aligned to its letter;
-2. drops fillers (``speech.FILLERS``: "um", "uh") and a word or a two-word group said twice or more in a
-   row ("my my stomach", "not great not great"), so "throw uh throw up" is a match of "throw up";
-3. replaces a misspelt word by the lexicon word ``correct`` returns (``fuzzy``);
+2. drops a word said twice or more in a row, fillers between ("my my stomach", "throw uh throw up" is a
+   match of "throw up"), and fillers (``speech.FILLERS``: "um", "uh");
+3. replaces a misspelt word by the lexicon word ``correct`` returns (``fuzzy``), except a capitalised
+   word inside a sentence (a name: "Coughlin");
 4. squeezes the runs of spaces left by blanked tags to one (a phrase broken by "[inaudible]" still
    matches).
 
@@ -58,15 +59,25 @@ class Shorthand:
     case_sensitive: bool
 
 
+@dataclass(frozen=True)
+class ShorthandTable:
+    """A language's shorthand: patterns anchored at a word start, entries by key, and the first words of
+    the keys (lower case, or as written for case-sensitive keys) that can start one."""
+
+    insensitive: re.Pattern | None
+    sensitive: re.Pattern | None
+    entries: dict[str, Shorthand]
+    first: frozenset[str]
+
+
 @lru_cache(maxsize=8)
-def shorthand_table(language: str) -> tuple[re.Pattern | None, re.Pattern | None, dict[str, Shorthand]]:
-    """(case-insensitive pattern, case-sensitive pattern, entries by key) of ``shorthand/<language>.json``
-    (``{"n/v": "nausea / vomiting", "=HA": "headache"}``: a ``=`` prefix makes the key case-sensitive, a
-    `` / `` in the expansion aligns its parts to the key's ``/`` parts); empty for a language without a
-    file."""
+def shorthand_table(language: str) -> ShorthandTable:
+    """The table of ``shorthand/<language>.json`` (``{"n/v": "nausea / vomiting", "=HA": "headache"}``: a
+    ``=`` prefix makes the key case-sensitive, a `` / `` in the expansion aligns its parts to the key's
+    ``/`` parts); empty for a language without a file. ``ValueError`` for misaligned parts."""
     ref = resources.files(__package__).joinpath("shorthand", f"{language}.json")
     if not ref.is_file():
-        return None, None, {}
+        return ShorthandTable(None, None, {}, frozenset())
     raw = json.loads(ref.read_text(encoding="utf-8"))
     entries: dict[str, Shorthand] = {}
     for key, exp in raw.items():
@@ -83,18 +94,29 @@ def shorthand_table(language: str) -> tuple[re.Pattern | None, re.Pattern | None
         if not keys:
             return None
         alt = "|".join(re.escape(k) for k in sorted(keys, key=len, reverse=True))
-        return re.compile(rf"(?<![\w/&+])(?:{alt})(?![\w/&+])", flags)
+        return re.compile(rf"(?<!\w)(?:{alt})(?!\w)", flags)
 
-    return (pattern([k for k, v in entries.items() if not v.case_sensitive], re.IGNORECASE),
-            pattern([k for k, v in entries.items() if v.case_sensitive], 0), entries)
+    first = frozenset(_TOKEN.match(k).group() for k in entries if _TOKEN.match(k))
+    return ShorthandTable(pattern([k for k, v in entries.items() if not v.case_sensitive], re.IGNORECASE),
+                          pattern([k for k, v in entries.items() if v.case_sensitive], 0), entries, first)
 
 
+_TOKEN = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
+_MID_SENTENCE = re.compile(r"[^\W\d_][\"'’)]*[ \t]*,?[ \t]*$")
+_SPACES = re.compile(r"[ \t]{2,}")
 _FILLER = re.compile(r"(?<![\w'’-])(?:" + "|".join(sorted(FILLERS, key=len, reverse=True)) + r")(?![\w'’-])",
                      re.IGNORECASE)
-_REPEAT = re.compile(r"(?<![\w'’-])([^\W\d_]+(?:['’][^\W\d_]+)?(?:[ \t]+[^\W\d_]+(?:['’][^\W\d_]+)?)?)"
-                     r"(?:[ \t]+\1)+(?![\w'’-])", re.IGNORECASE)
-_WORD = re.compile(r"(?<![\w'’-])[^\W\d_]{5,}(?![\w'’-])")
-_SPACES = re.compile(r"[ \t]{2,}")
+_REPEAT = re.compile(r"(?<![\w'’-])([^\W\d_]+)(?:\s+\1)+(?![\w'’-])")
+_LONG = re.compile(r"(?<![\w'’-])[^\W\d_]{6,}(?![\w'’-])")
+_UPPER2 = re.compile(r"[A-Z]{2}")
+
+
+def _maybe_shorthand(text: str) -> bool:
+    """Cheap test before the shorthand scan: a ``/ & +``, two capitals, or "abd" / "bm" somewhere."""
+    if "/" in text or "&" in text or "+" in text or _UPPER2.search(text):
+        return True
+    low = text.lower()
+    return "abd" in low or "bm" in low
 
 Op = tuple[int, int, str]
 
@@ -105,36 +127,55 @@ def build_match_text(view: str, persian: bool, language: str = "en",
     word or None (``fuzzy.SpellingCorrector``), or None for no correction."""
     base = match_form(view, persian)
     ops: list[Op] = []
-    ops += _shorthand_ops(base, language)
-    ops += [(m.start(), m.end(), "") for m in _FILLER.finditer(base)]
-    for m in _REPEAT.finditer(base):
-        last = m.end() - len(m.group(1))
-        ops.append((m.start(), last, ""))
+    table = shorthand_table(language)
+    if table.entries and _maybe_shorthand(base):
+        for m in _TOKEN.finditer(base):
+            if m.group().lower() in table.first or m.group() in table.first:
+                ops += _shorthand_at(base, m.start(), table)
+    fillers = [(m.start(), m.end(), "") for m in _FILLER.finditer(base)]
+    quiet = base
+    if fillers:  # fillers blanked, so that "throw uh throw up" reads as a repetition
+        parts, pos = [], 0
+        for s, e, _ in fillers:
+            parts += [base[pos:s], " " * (e - s)]
+            pos = e
+        quiet = "".join(parts) + base[pos:]
+    # a word said again right after itself: all but the last said are dropped
+    ops += [(m.start(), m.end() - len(m.group(1)), "") for m in _REPEAT.finditer(quiet)]
+    ops += fillers
     if correct is not None:
-        for m in _WORD.finditer(base):
-            fix = correct(m.group().lower())
-            if fix is not None:
-                ops.append((m.start(), m.end(), fix))
+        wrong = {w: f for w in set(_LONG.findall(base)) if (f := correct(w.lower())) is not None}
+        if wrong:
+            for m in _LONG.finditer(base):
+                w = m.group()
+                if w not in wrong:
+                    continue
+                if w[0].isupper() and not w.isupper() and _MID_SENTENCE.search(base, max(0, m.start() - 8), m.start()):
+                    continue  # a capital inside a sentence: a name ("Coughlin"), not a misspelling
+                ops.append((m.start(), m.end(), wrong[w]))
     text, back = _apply(base, _disjoint(ops))
     text2, back2 = _apply(text, [(m.start(), m.end(), " ") for m in _SPACES.finditer(text)])
     return MatchText(text2, back[back2])
 
 
-def _shorthand_ops(text: str, language: str) -> list[Op]:
-    insensitive, sensitive, entries = shorthand_table(language)
+def _shorthand_at(text: str, pos: int, table: ShorthandTable) -> list[Op]:
+    """Expansion ops for a shorthand key starting at ``pos`` (case-sensitive keys first), or []."""
+    m = None
+    if table.sensitive is not None:
+        m = table.sensitive.match(text, pos)
+    fold = m is None
+    if fold and table.insensitive is not None:
+        m = table.insensitive.match(text, pos)
+    if m is None:
+        return []
+    entry = table.entries[m.group().lower() if fold else m.group()]
+    if len(entry.parts) == 1:
+        return [(m.start(), m.end(), entry.parts[0])]
     ops: list[Op] = []
-    for pat, fold in ((sensitive, False), (insensitive, True)):
-        if pat is None:
-            continue
-        for m in pat.finditer(text):
-            entry = entries[m.group().lower() if fold else m.group()]
-            if len(entry.parts) == 1:
-                ops.append((m.start(), m.end(), entry.parts[0]))
-                continue
-            pos = m.start()
-            for i, piece in enumerate(re.split(r"([/&+])", m.group())):
-                ops.append((pos, pos + len(piece), entry.parts[i // 2] if i % 2 == 0 else " "))
-                pos += len(piece)
+    at = m.start()
+    for i, piece in enumerate(re.split(r"([/&+])", m.group())):
+        ops.append((at, at + len(piece), entry.parts[i // 2] if i % 2 == 0 else " "))
+        at += len(piece)
     return ops
 
 
@@ -157,7 +198,7 @@ def _disjoint(ops: list[Op]) -> list[Op]:
 def _apply(text: str, ops: list[Op]) -> tuple[str, numpy.ndarray]:
     """``text`` with each ``(start, end, replacement)`` applied (sorted, disjoint) and the offset map
     (len + 1) from the result back to ``text``; a replacement's characters map proportionally into the
-    span it replaces."""
+    span it replaces, its first to the span's first and its last to the span's last."""
     if not ops:
         return text, numpy.arange(len(text) + 1, dtype=numpy.int64)
     parts: list[str] = []
@@ -168,7 +209,7 @@ def _apply(text: str, ops: list[Op]) -> tuple[str, numpy.ndarray]:
         maps.append(numpy.arange(pos, s, dtype=numpy.int64))
         if r:
             parts.append(r)
-            maps.append(s + (numpy.arange(len(r), dtype=numpy.int64) * (e - s)) // len(r))
+            maps.append(s + (numpy.arange(len(r), dtype=numpy.int64) * (e - s - 1)) // max(1, len(r) - 1))
         pos = e
     parts.append(text[pos:])
     maps.append(numpy.arange(pos, len(text) + 1, dtype=numpy.int64))

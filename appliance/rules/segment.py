@@ -41,6 +41,7 @@ Entry point: ``segment_dialogue(view) -> Structure``; every offset indexes that 
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass, field, replace
 
@@ -210,11 +211,12 @@ def segment_dialogue(text: str) -> Structure:
             turns.append(_turn(len(turns), s, s, e, None, ""))
 
     unpunct = is_unpunctuated(text)
+    line_starts = [s for s, _ in lines]
     sentences: list[Sentence] = []
     links: dict[int, int] = {}
     for t in turns:
         first = True
-        for s, e, reply, role, link in _turn_pieces(text, t, lines, items, unpunct):
+        for s, e, reply, role, link in _turn_pieces(text, t, lines, line_starts, items, unpunct):
             if link:
                 links[len(sentences) - 1] = len(sentences)
             question = not reply if role is not None else is_question(text[s:e])
@@ -227,13 +229,17 @@ def segment_dialogue(text: str) -> Structure:
     return Structure(turns=turns, sentences=sentences, tagged=tagged, links=links, unpunctuated=unpunct)
 
 
-def _turn_pieces(text: str, t: Turn, lines: list[tuple[int, int]], items: list[list], unpunct: bool):
+def _turn_pieces(text: str, t: Turn, lines: list[tuple[int, int]], line_starts: list[int], items: list[list],
+                 unpunct: bool):
     """``(start, end, reply, role, linked)`` per sentence of turn ``t``: checklist items as label (role
     'unknown', a question) + value (linked to the label as its answer); other lines split by
     ``sentences.split_region``. ``role`` None: the turn's."""
     pending = t.content_start
-    for (s, e), its in zip(lines, items):
-        if e <= t.content_start or s >= t.end or not its:
+    for k in range(bisect_right(line_starts, t.start) - 1, len(lines)):
+        (s, e), its = lines[k], items[k]
+        if s >= t.end:
+            break
+        if e <= t.content_start or not its:
             continue
         if pending < s:
             for p in split_region(text, pending, s, unpunct):
