@@ -74,7 +74,12 @@ class SpellingCorrector:
         return fix
 
     def _correct(self, word: str) -> str | None:
-        if len(word) < MIN_LENGTH or word in self.lexicon or word in self.common or not re.fullmatch(r"[a-z]+", word):
+        if (
+            len(word) < MIN_LENGTH
+            or word in self.lexicon
+            or word in self.common
+            or not re.fullmatch(r"[a-z]+", word)
+        ):
             return None
         cands = self.by_letter.get(word[0])
         if not cands:
@@ -83,7 +88,10 @@ class SpellingCorrector:
         from rapidfuzz.process import extract
 
         bound = 2 if len(word) >= LONG_WORD else 1
-        near = [(w, int(d)) for w, d, _ in extract(word, cands, scorer=OSA.distance, score_cutoff=bound, limit=None)]
+        near = [
+            (w, int(d))
+            for w, d, _ in extract(word, cands, scorer=OSA.distance, score_cutoff=bound, limit=None)
+        ]
         if not near:
             return None
         best = min(d for _, d in near)

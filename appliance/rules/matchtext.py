@@ -97,16 +97,21 @@ def shorthand_table(language: str) -> ShorthandTable:
         return re.compile(rf"(?<!\w)(?:{alt})(?!\w)", flags)
 
     first = frozenset(_TOKEN.match(k).group() for k in entries if _TOKEN.match(k))
-    return ShorthandTable(pattern([k for k, v in entries.items() if not v.case_sensitive], re.IGNORECASE),
-                          pattern([k for k, v in entries.items() if v.case_sensitive], 0), entries, first)
+    return ShorthandTable(
+        pattern([k for k, v in entries.items() if not v.case_sensitive], re.IGNORECASE),
+        pattern([k for k, v in entries.items() if v.case_sensitive], 0),
+        entries,
+        first,
+    )
 
 
 _TOKEN = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
 _MID_SENTENCE = re.compile(r"[^\W\d_][\"'’)]*[ \t]*,?[ \t]*$")
 _SPACES = re.compile(r"[ \t]{2,}")
-_FILLER = re.compile(r"(?<![\w'’-])(?:" + "|".join(sorted(FILLERS, key=len, reverse=True)) + r")(?![\w'’-])",
-                     re.IGNORECASE)
-_REPEAT = re.compile(r"(?<![\w'’-])([^\W\d_]+)(?:\s+\1)+(?![\w'’-])")
+_FILLER = re.compile(
+    r"(?<![\w'’-])(?:" + "|".join(sorted(FILLERS, key=len, reverse=True)) + r")(?![\w'’-])", re.IGNORECASE
+)
+_REPEAT = re.compile(r"(?<![\w'’-])([^\W\d_]+(?:['’][^\W\d_]+)?)(?:\s+\1)+(?![\w'’-])")
 _LONG = re.compile(r"(?<![\w'’-])[^\W\d_]{6,}(?![\w'’-])")
 _UPPER2 = re.compile(r"[A-Z]{2}")
 
@@ -118,11 +123,13 @@ def _maybe_shorthand(text: str) -> bool:
     low = text.lower()
     return "abd" in low or "bm" in low
 
+
 Op = tuple[int, int, str]
 
 
-def build_match_text(view: str, persian: bool, language: str = "en",
-                     correct: Callable[[str], str | None] | None = None) -> MatchText:
+def build_match_text(
+    view: str, persian: bool, language: str = "en", correct: Callable[[str], str | None] | None = None
+) -> MatchText:
     """The match text of ``view`` (module docstring); ``correct``: misspelt word (lower case) -> lexicon
     word or None (``fuzzy.SpellingCorrector``), or None for no correction."""
     base = match_form(view, persian)
@@ -150,7 +157,11 @@ def build_match_text(view: str, persian: bool, language: str = "en",
                 w = m.group()
                 if w not in wrong:
                     continue
-                if w[0].isupper() and not w.isupper() and _MID_SENTENCE.search(base, max(0, m.start() - 8), m.start()):
+                if (
+                    w[0].isupper()
+                    and not w.isupper()
+                    and _MID_SENTENCE.search(base, max(0, m.start() - 8), m.start())
+                ):
                     continue  # a capital inside a sentence: a name ("Coughlin"), not a misspelling
                 ops.append((m.start(), m.end(), wrong[w]))
     text, back = _apply(base, _disjoint(ops))

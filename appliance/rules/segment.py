@@ -19,7 +19,8 @@ Checklist lines
   Cough: yes``, ``- Bleeding: N``; values in ``CHECKLIST_VALUES``) is never a speaker tag: each item
   is a question (the label) answered by its value, read as a statement about the patient whoever wrote
   the line (its sentences have role ``unknown``). A label that names a role or an anonymous speaker
-  ("Patient: yes") is a turn, not an item.
+  ("Patient: yes"), or stands alone before a value on two lines or more ("Mary: No." ... "Mary: Yes."),
+  is a speaker, not an item.
 
 Sentences and questions: ``sentences`` (with and without punctuation; the document decides which,
 ``sentences.is_unpunctuated``). In a tagged dialogue, a clinician's last sentence before a turn that
@@ -181,6 +182,10 @@ def segment_dialogue(text: str) -> Structure:
     no sentences."""
     lines = _line_spans(text)
     items = [checklist_items(text, s, e) for s, e in lines]
+    # a label on two lines or more is a speaker ("Mary: No." ... "Mary: Yes."), not a checklist item
+    labels = Counter(text[its[0][0] : its[0][1]].strip().lower() for its in items if len(its) == 1)
+    items = [its if len(its) != 1 or labels[text[its[0][0] : its[0][1]].strip().lower()] < 2 else []
+             for its in items]
     tags, tagged = _speaker_tags(text, lines, items)
 
     turns: list[Turn] = []

@@ -42,6 +42,12 @@ from typing import NamedTuple
 
 from .speech import FILLERS
 
+
+def _words(text: str) -> frozenset[str]:
+    """The whitespace-separated words of ``text`` as a set (word lists written as one string)."""
+    return frozenset(text.split())
+
+
 #: A document with fewer terminal marks than one per this many words is read as unpunctuated speech.
 UNPUNCTUATED_WORDS = 40
 
@@ -54,9 +60,9 @@ class Piece(NamedTuple):
     reply: bool = False
 
 
-_ABBREV = frozenset(
-    "dr mr mrs ms st vs etc e.g i.e eg ie approx fig jr sr prof inc no nos dept wk wks min hr hrs mg ml "
-    "cc pt pts mt ft oz lb lbs sgt capt gen rev hon ca cf al".split()
+_ABBREV = _words(
+    """dr mr mrs ms st vs etc e.g i.e eg ie approx fig jr sr prof inc no nos dept wk wks min hr hrs mg
+    ml cc pt pts mt ft oz lb lbs sgt capt gen rev hon ca cf al"""
 )
 _END = re.compile(r"[.!?؟…]+[\"'”’»)\]]*(?=\s)")
 _Q_END = re.compile(r"[?؟][\"'”’»)\]]*\s*$")
@@ -79,52 +85,63 @@ _Q_CUE = re.compile(
 _Q_ANY = re.compile(r"\b(?:symptoms?|like|about|also|okay|ok|alright|now|so|sure)\s+(any)\b", re.IGNORECASE)
 _Q_TAIL = re.compile(r"(?:\bor\s+not|یا\s+نه|یا\s+خیر)\s*[.!]?\s*$", re.IGNORECASE)
 _LATIN_LOWER = re.compile(r"[a-z]")
-_WORD_BEFORE = re.compile(r"([\w.]+)$")
+_WORD_BEFORE = re.compile(r"([\w./]+)$")
 _WORD = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*|'[^\W_]+")
 _LATIN = re.compile(r"[A-Za-z]")
 
 # -- word cues of unpunctuated speech (lower case) --------------------------------------------------
-_AUX = frozenset("do does did are is was were have has had can could will would".split())
-_PRON = frozenset("you it they he she there your we that this".split())
-_WH = frozenset("how what when where which why".split())
-_WH_NEXT = frozenset("about is are was were do does did have has can could would will s 's".split())
+_AUX = _words("do does did are is was were have has had can could will would")
+_PRON = _words("you it they he she there your we that this")
+_WH = _words("how what when where which why")
+_WH_NEXT = _words("about is are was were do does did have has can could would will s 's")
 # before an inverted auxiliary, these make it a plain clause ("that is it", "what do you"), not a question
-_Q_BLOCK = frozenset(
-    "that this what which who whom whose where when how why if whether it i you he she we they there "
-    "it's that's what's there's s".split()
-) | _AUX
+_Q_BLOCK = _AUX | _words(
+    """that this what which who whom whose where when how why if whether it i you he she we they there
+    it's that's what's there's s"""
+)
 # before a wh-word, these make it an embedded clause ("i don't know what is wrong")
-_WH_BLOCK = frozenset(
-    "know knew sure idea see saw tell told ask asked wonder wondering understand explain remember matter "
-    "about of on is that care show decide figure no mean exactly out".split()
+_WH_BLOCK = _words(
+    """know knew sure idea see saw tell told ask asked wonder wondering understand explain remember
+    matter about of on is that care show decide figure no mean exactly out"""
 )
 # a word after which a subject pronoun, "any" or "okay" continues the clause instead of starting one
-_GOVERN = frozenset(
-    """and or but that if when whenever because cause so since until till before after as than while though
-    although once unless whether where what how why who whom which like think thought know knew guess
-    mean means meant feel feels felt say says said tell told ask asked hope wish believe remember heard
-    hear see saw notice noticed sure afraid worried let let's make made help want wanted need needed get
-    got have has had having do does did don't doesn't didn't n't is are was were am be been being i'm
-    it's that's there's can could would should will shall might may must to of for with without about
-    in on at by from into onto over under through not no never also just only even really any the a an
-    this these those your his her their our its my every some""".split()
+_GOVERN = _words(
+    """and or but that if when whenever because cause so since until till before after as than while
+    though although once unless whether where what how why who whom which like think thought know
+    knew guess mean means meant feel feels felt say says said tell told ask asked hope wish believe
+    remember heard hear see saw notice noticed sure afraid worried let let's make made help want
+    wanted need needed get got have has had having do does did don't doesn't didn't n't is are was
+    were am be being i'm it's that's there's can could would should will shall might may must to of
+    for with without about in on at by from into onto over under through not no never also just only
+    even really any the a an this these those your his her their our its my every some"""
 )
-_SUBJECT = frozenset("i i'm i've i'd i'll my we we're we've we'll we'd she she's he he's they they're they've".split())
-_YES_WORDS = frozenset("yes yeah yep yup yea mhm mm-hmm mm-hm uh-huh mmhmm".split())
+_SUBJECT = _words(
+    """i i'm i've i'd i'll my we we're we've we'll we'd she she's he he's they they're they've"""
+)
+_YES_WORDS = _words("yes yeah yep yup yea mhm mm-hmm mm-hm uh-huh mmhmm")
 _NO_WORDS = frozenset({"no", "nope", "nah"})
-_TWO_WORD_YES = {("mm", "hmm"): "mm-hmm", ("mm", "hm"): "mm-hmm", ("uh", "huh"): "uh-huh", ("mhm", "mhm"): "mhm"}
-_NO_FOLLOW = frozenset(
-    """i i'm i've it it's nothing nowhere not none never no nope okay ok that that's any so we she he they thanks
-    thank sir ma'am doctor alright all just but actually really haven't don't didn't not well yeah
-    yes""".split()
-) | FILLERS
-_REPLY_BLOCK = frozenset("or and say says said saying the a have has had is are was were there there's s of any yes no".split())
+_TWO_WORD_YES = {
+    ("mm", "hmm"): "mm-hmm",
+    ("mm", "hm"): "mm-hmm",
+    ("uh", "huh"): "uh-huh",
+    ("mhm", "mhm"): "mhm",
+}
+_NO_FOLLOW = FILLERS | _words(
+    """i i'm i've it it's nothing nowhere not none never no nope okay ok that that's any so we she he
+    they thanks thank sir ma'am doctor alright all just but actually really haven't don't didn't not
+    well yeah yes"""
+)
+_REPLY_BLOCK = _words(
+    """or and say says said saying the a have has had is are was were there there's s of any yes no"""
+)
 _ANY_AFTER = frozenset({"no", "yes", "and", "so", "also", "now", "just"})  # "and any fever": a question
-_NOT_NEXT = frozenset("really much anymore".split())
+# a question's own first words: "and | any cough" is cut as "| and any cough"
+_LEAD_IN = _words("and so okay ok now also alright then but")
+_NOT_NEXT = _words("really much anymore")
 _OKAY = frozenset({"okay", "ok", "alright"})
-_OKAY_BLOCK = _GOVERN | frozenset(
-    "doing feeling feel looks look seems seem sounds sound pretty fine be it that you're we're i'm s 's all "
-    "are you we they he she".split()
+_OKAY_BLOCK = _GOVERN | _words(
+    """doing feeling feel looks look seems seem sounds sound pretty fine be it that you're we're i'm s
+    's all are you we they he she"""
 )
 
 
@@ -249,6 +266,10 @@ def _speech_cuts(seg: str, base: int) -> list[Piece]:
             continue
         if n - since < 2 and not (kind == "reply" and (w in _YES_WORDS or w in _NO_WORDS)):
             continue  # "okay | i see" would leave a one-word sentence
+        if kind == "question":  # "and | any cough" -> "| and any cough"
+            while n - 1 > since and words[content[n - 1]][1] in _LEAD_IN:
+                n -= 1
+            i = content[n]
         cuts.append((i, kind == "reply"))
         last_cut, since = i, n
         in_question = kind == "question"

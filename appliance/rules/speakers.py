@@ -23,6 +23,12 @@ from typing import Literal
 
 Role = Literal["clinician", "patient", "family", "unknown"]
 
+
+def _words(text: str) -> frozenset[str]:
+    """The whitespace-separated words of ``text`` as a set (word lists written as one string)."""
+    return frozenset(text.split())
+
+
 _LEAD = r"^[ \t]*(?:[-*>#•]+[ \t]*)?(?:\(?\d{1,2}:\d{2}(?::\d{2})?(?:\.\d+)?\)?[ \t]*[-–]?[ \t]*)?"
 _TAG_BRACKET = re.compile(_LEAD + r"\[(?P<spk>[^\[\]\n]{1,40})\][ \t]*:?[ \t]*")
 _TAG_COLON = re.compile(
@@ -143,12 +149,12 @@ _NOT_SPEAKERS = {
 
 
 _ANONYMOUS = re.compile(
-    r"^(?:(?:speaker|spk|spkr|voice|participant|person|talker|unknown)[ _\-#]?(?:\d{1,3}|[a-z])"
+    r"^(?:(?:speaker|spk|spkr|voice|participant|person|talker|unknown)(?:[ _\-#]?\d{1,3}|[ _\-#][a-z])"
     r"|unknown(?:[ _]speaker)?|s\d{1,2})$",
     re.IGNORECASE,
 )
-_YOU = frozenset("you your you're youre you've yourself".split())
-_ME = frozenset("i i'm im i've ive i'd i'll my me myself".split())
+_YOU = _words("you your you're youre you've yourself")
+_ME = _words("i i'm im i've ive i'd i'll my me myself")
 #: Weight of the pronoun balance against the share of questions in ``infer_roles``'s score.
 PRONOUN_WEIGHT = 5.0
 

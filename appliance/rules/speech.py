@@ -12,7 +12,9 @@ kept), so that every offset into the view is an offset into ``text``:
   note's "(cough and fever)" or "(left knee)" stays text; or a bracketed upper-case name with
   underscores (``[NO_SPEECH]``) other than a speaker label;
 * **cue times** at the start of a line: ``[00:00:01.200 --> 00:00:03.000]`` (whisper.cpp, whisperX text
-  output), ``00:00:01,200 --> 00:00:03,000`` (subtitle timing lines), ``(00:01:02)``.
+  output), ``[1.20s -> 3.00s]`` (faster-whisper), ``00:00:01,200 --> 00:00:03,000`` (subtitle timing
+  lines), ``(00:01:02)``. (The ``.txt`` input parser already takes them out of timed transcripts; this
+  catches the rest.)
 
 The segmentation (speaker tags, sentences, questions, answers) and the matcher both read the view, so
 a tag never becomes a speaker name and ``(coughs)`` is never a cough. ``FILLERS`` are the hesitation
@@ -23,33 +25,39 @@ from __future__ import annotations
 
 import re
 
+
+def _words(text: str) -> frozenset[str]:
+    """The whitespace-separated words of ``text`` as a set (word lists written as one string)."""
+    return frozenset(text.split())
+
+
 #: Words that make a short bracketed run a non-speech tag (lower case; plural / -ing forms listed).
-NON_SPEECH_WORDS = frozenset(
+NON_SPEECH_WORDS = _words(
     """inaudible unintelligible indiscernible incomprehensible unclear crosstalk overlapping overtalk
-    blank_audio blank no_speech silence silent pause pauses paused music musical song singing laughter
-    laughs laugh laughing chuckles chuckle chuckling giggles applause noise noises static beep beeps
-    beeping cough coughs coughing sneeze sneezes sneezing sniff sniffs sniffles sniffling sigh sighs
-    sighing throat breathes breathing exhales inhales gasps groans groaning clears clearing crying
-    cries sobbing sobs whispers whispering mumbles mumbling foreign ringing rings ring phone door knock
-    knocking typing clicking footsteps sound sounds audio video background interference feedback
-    distortion garbled muffled unknown""".split()
+    blank_audio blank no_speech silence silent pause pauses paused music musical song singing
+    laughter laughs laugh laughing chuckles chuckle chuckling giggles applause noise noises static
+    beep beeps beeping cough coughs coughing sneeze sneezes sneezing sniff sniffs sniffles sniffling
+    sigh sighs sighing throat breathes breathing exhales inhales gasps groans groaning clears
+    clearing crying cries sobbing sobs whispers whispering mumbles mumbling foreign ringing rings
+    ring phone door knock knocking typing clicking footsteps sound sounds audio video background
+    interference feedback distortion garbled muffled unknown"""
 )
 
 #: Words that may stand in a non-speech tag beside a sound word ("soft music", "patient coughs").
-TAG_MODIFIERS = frozenset(
-    """a an the and of in on with from soft softly loud loudly quiet quietly upbeat gentle dramatic heavy
-    heavily light lightly deep deeply long short brief briefly in background distant continues continuing
-    starts stops playing plays speaker speakers patient doctor nurse caller person man woman someone
-    multiple several both all word words phrase speech talk talking voice voices language spanish english
-    persian farsi arabic""".split()
+TAG_MODIFIERS = _words(
+    """a an the and of in on with from soft softly loud loudly quiet quietly upbeat gentle dramatic
+    heavy heavily light lightly deep deeply long short brief briefly in background distant continues
+    continuing starts stops playing plays speaker speakers patient doctor nurse caller person man
+    woman someone multiple several both all word words phrase speech talk talking voice voices
+    language spanish english persian farsi arabic"""
 )
 
 _BRACKETS = (r"\[", r"\]"), (r"\(", r"\)"), (r"<", r">"), (r"\*", r"\*"), (r"\{", r"\}")
 _TAG_BODY = r"[^\[\]()<>*{}\n]{1,60}"
 _TAG = re.compile("|".join(f"{o}(?P<b{i}>{_TAG_BODY}){c}" for i, (o, c) in enumerate(_BRACKETS)))
-_TIME = r"\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d{1,3})?"
+_TIME = r"(?:\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d{1,3})?|\d+(?:\.\d+)?s)"
 _CUE = re.compile(
-    rf"^[ \t]*(?:\[{_TIME}[ \t]*-->[ \t]*{_TIME}\]|{_TIME}[ \t]*-->[ \t]*{_TIME}|[(\[]{_TIME}[)\]])",
+    rf"^[ \t]*(?:\[[ \t]*{_TIME}[ \t]*--?>[ \t]*{_TIME}[ \t]*\]|{_TIME}[ \t]*--?>[ \t]*{_TIME}|[(\[]{_TIME}[)\]])",
     re.MULTILINE,
 )
 _UPPER_NAME = re.compile(r"^[A-Z]+(?:_[A-Z]+)+$")
@@ -68,8 +76,11 @@ def is_non_speech(body: str) -> bool:
     if _UPPER_NAME.match(body):
         return not _SPEAKERISH.match(body)
     words = re.findall(r"[^\W\d]+", body.lower())
-    return (0 < len(words) <= 6 and any(w in NON_SPEECH_WORDS for w in words)
-            and all(w in NON_SPEECH_WORDS or w in TAG_MODIFIERS for w in words))
+    return (
+        0 < len(words) <= 6
+        and any(w in NON_SPEECH_WORDS for w in words)
+        and all(w in NON_SPEECH_WORDS or w in TAG_MODIFIERS for w in words)
+    )
 
 
 def _blank(m: re.Match) -> str:
