@@ -11,8 +11,9 @@ term (``lexicon.match_form``) and then, in that order of precedence where two ov
    match of "throw up"), and fillers (``speech.FILLERS``: "um", "uh");
 3. replaces a misspelt word by the lexicon word ``correct`` returns (``fuzzy``), except a capitalised
    word inside a sentence (a name: "Coughlin");
-4. squeezes the runs of spaces left by blanked tags to one (a phrase broken by "[inaudible]" still
-   matches).
+4. squeezes every run of white space, line breaks included, to one space (a phrase broken by
+   "[inaudible]" or by a line wrapped mid-sentence still matches, and a ConText scope counts words, not
+   line breaks; sentence boundaries come from the segmentation, by offset).
 
 ``MatchText.back`` maps every character of the match text to an offset in the view (monotonic), so a
 match maps back to a verbatim slice of the user's text; an expansion maps each of its words to the
@@ -107,7 +108,7 @@ def shorthand_table(language: str) -> ShorthandTable:
 
 _TOKEN = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
 _MID_SENTENCE = re.compile(r"[^\W\d_][\"'’)]*[ \t]*,?[ \t]*$")
-_SPACES = re.compile(r"[ \t]{2,}")
+_SPACES = re.compile(r"\s{2,}|\n")
 _FILLER = re.compile(
     r"(?<![\w'’-])(?:" + "|".join(sorted(FILLERS, key=len, reverse=True)) + r")(?![\w'’-])", re.IGNORECASE
 )

@@ -134,7 +134,10 @@ _NO_FOLLOW = FILLERS | _words(
 _REPLY_BLOCK = _words(
     """or and say says said saying the a have has had is are was were there there's s of any yes no"""
 )
-_ANY_AFTER = frozenset({"no", "yes", "and", "so", "also", "now", "just"})  # "and any fever": a question
+# after these, "any" starts a question ("and any fever", "sure any problems sleeping")
+_ANY_AFTER = _words("no yes and so also now just sure okay alright well yeah good great right")
+# a subordinate clause still waiting for its subject: "if anywhere i press" is one clause
+_SUBORDINATE = _words("if when whenever because since until before after unless whether where")
 # a question's own first words: "and | any cough" is cut as "| and any cough"
 _LEAD_IN = _words("and so okay ok now also alright then but")
 _NOT_NEXT = _words("really much anymore")
@@ -259,16 +262,22 @@ def _speech_cuts(seg: str, base: int) -> list[Piece]:
         if n == 0:
             continue
         w = words[i][1]
-        prev = words[content[n - 1]][1]
-        nxt = words[content[n + 1]][1] if n + 1 < len(content) else None
-        kind = _cue(w, prev, nxt, in_question)
+        before = [words[k][1] for k in content[max(since, n - 3) : n]]  # this sentence's last words
+        after = [words[k][1] for k in content[n + 1 : n + 4]]
+        kind = _cue(w, before, after, in_question)
         if kind is None or i == last_cut:
             continue
-        if n - since < 2 and not (kind == "reply" and (w in _YES_WORDS or w in _NO_WORDS)):
-            continue  # "okay | i see" would leave a one-word sentence
+        lone = words[content[since]][1]
+        if n - since < 2 and not (kind == "reply" and (w in _YES_WORDS or w in _NO_WORDS)) and not (
+            kind == "question" and (lone in _YES_WORDS or lone in _NO_WORDS)
+        ):
+            continue  # "okay | i see", "yeah | i do" would leave a one-word sentence ("no | do you" may)
         if kind == "question":  # "and | any cough" -> "| and any cough"
-            while n - 1 > since and words[content[n - 1]][1] in _LEAD_IN:
+            while n - 1 >= since and words[content[n - 1]][1] in _LEAD_IN:
                 n -= 1
+            if n == since:  # only lead-in words before it: the sentence is the question
+                in_question = True
+                continue
             i = content[n]
         cuts.append((i, kind == "reply"))
         last_cut, since = i, n
@@ -283,8 +292,11 @@ def _speech_cuts(seg: str, base: int) -> list[Piece]:
     return out
 
 
-def _cue(w: str, prev: str, nxt: str | None, in_question: bool) -> str | None:
-    """'question', 'reply', 'clause' or None: what starts at word ``w`` (after ``prev``, before ``nxt``)."""
+def _cue(w: str, before: list[str], after: list[str], in_question: bool) -> str | None:
+    """'question', 'reply', 'clause' or None: what starts at word ``w``, after the words ``before`` it in
+    its sentence (at most three) and before the words ``after`` it (at most three)."""
+    prev = before[-1] if before else ""
+    nxt = after[0] if after else None
     if w in _YES_WORDS:
         return "reply" if prev not in _REPLY_BLOCK else None
     if w in _NO_WORDS:
@@ -293,14 +305,18 @@ def _cue(w: str, prev: str, nxt: str | None, in_question: bool) -> str | None:
         return None
     if in_question and w == "not" and nxt in _NOT_NEXT and prev not in _GOVERN:
         return "reply"
-    if w in _SUBJECT and prev not in _GOVERN:
+    if w in _SUBJECT and prev not in _GOVERN and not _SUBORDINATE.intersection(before[-2:]):
         return "reply" if in_question else "clause"
+    if in_question and w in ("it", "there") and len(before) >= 3 and prev not in _GOVERN and prev not in _PRON:
+        return "reply"  # "does it hurt | it throbs", "any drainage | there has been some"
     if w in _AUX and nxt in _PRON and prev not in _Q_BLOCK:
         return "question"
     if w in _WH and nxt in _WH_NEXT and prev not in _WH_BLOCK:
         return "question"
     if w in ("any", "anything") and nxt is not None and (prev not in _GOVERN or prev in _ANY_AFTER):
         return "question"
+    if w == "you" and "any" in after and prev not in _Q_BLOCK and prev not in _WH_BLOCK:
+        return "question"  # "so you have had any fever"
     if w in _OKAY and prev not in _OKAY_BLOCK:
         return "clause"
     return None
