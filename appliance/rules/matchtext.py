@@ -108,7 +108,7 @@ def shorthand_table(language: str) -> ShorthandTable:
 
 _TOKEN = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
 _MID_SENTENCE = re.compile(r"[^\W\d_][\"'’)]*[ \t]*,?[ \t]*$")
-_SPACES = re.compile(r"\s{2,}|\n")
+_SPACES = re.compile(r"\s{2,}")
 _FILLER = re.compile(
     r"(?<![\w'’-])(?:" + "|".join(sorted(FILLERS, key=len, reverse=True)) + r")(?![\w'’-])", re.IGNORECASE
 )
@@ -166,6 +166,7 @@ def build_match_text(
                     continue  # a capital inside a sentence: a name ("Coughlin"), not a misspelling
                 ops.append((m.start(), m.end(), wrong[w]))
     text, back = _apply(base, _disjoint(ops))
+    text = text.replace("\n", " ").replace("\r", " ").replace("\t", " ")  # same length: the map holds
     text2, back2 = _apply(text, [(m.start(), m.end(), " ") for m in _SPACES.finditer(text)])
     return MatchText(text2, back[back2])
 

@@ -262,6 +262,8 @@ def _speech_cuts(seg: str, base: int) -> list[Piece]:
         if n == 0:
             continue
         w = words[i][1]
+        if w not in _CUE_WORDS:
+            continue
         before = [words[k][1] for k in content[max(since, n - 3) : n]]  # this sentence's last words
         after = [words[k][1] for k in content[n + 1 : n + 4]]
         kind = _cue(w, before, after, in_question)
@@ -290,6 +292,10 @@ def _speech_cuts(seg: str, base: int) -> list[Piece]:
         pos, reply = at, r
     out.append(Piece(base + pos, base + len(seg), reply))
     return out
+
+
+# every word ``_cue`` can return a cut for (a quick test before reading its neighbours)
+_CUE_WORDS = _YES_WORDS | _NO_WORDS | _SUBJECT | _AUX | _WH | _OKAY | _words("not it there any anything you")
 
 
 def _cue(w: str, before: list[str], after: list[str], in_question: bool) -> str | None:
