@@ -36,11 +36,14 @@ if TYPE_CHECKING:
     from ..prepared import PreparedText
     from ..tasks import Task
 
-#: Vote of a clinician's statement in unpunctuated speech. Its sentence boundaries are guessed from word
-#: cues, so a plan ("call us if you develop a fever"), a list of risks or an explanation is not told
-#: apart from a finding as surely as in punctuated text: it needs a second mention (or a patient's).
-#: On the development split's unpunctuated transcripts (ACI-Bench "aci"): errors 47 -> 42 against 1.0.
+#: Vote of a clinician's statement in a long turn (``LONG_TURN_WORDS`` words or more: an assessment and
+#: plan, a dictation) of unpunctuated speech. Its sentence boundaries are guessed from word cues, so a
+#: plan ("call us if you develop a fever"), a list of risks or an explanation is not told apart from a
+#: finding as surely as in punctuated text: it needs a second mention (or a patient's). Chosen on the
+#: development split (bench/asr_rules.py; docs/rules-baseline.md): clean-text errors 47 -> 42 against
+#: 1.0, median sensitivity kept (weighting every unpunctuated clinician statement cost 0.06 of it).
 UNPUNCTUATED_CLINICIAN_WEIGHT = 0.5
+LONG_TURN_WORDS = 150
 
 # Order in which passages are kept when the excerpt budget is short: assertions first.
 _EVIDENCE_PRIORITY = {
@@ -228,7 +231,9 @@ def _collect(mentions: dict[str, list[Mention]], doc: Any, off: int, mt: MatchTe
             assertion = statement_assertion(cats, s.role)
             weight = CLINICIAN_WEIGHT if s.role == "clinician" else 1.0
             if s.role == "clinician" and structure.unpunctuated:
-                weight = UNPUNCTUATED_CLINICIAN_WEIGHT
+                t = structure.turns[s.turn]
+                if norm.count(" ", t.content_start, t.end) >= LONG_TURN_WORDS:
+                    weight = UNPUNCTUATED_CLINICIAN_WEIGHT
         mentions.setdefault(ent.label_, []).append(
             Mention(ent.label_, start_char, end_char, s, assertion, weight, answer)
         )
