@@ -16,12 +16,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import TaskError
+from .coding import Coding
 from .jsonpos import locate
 
 FeatureType = Literal["boolean", "enum", "number", "string_list"]
 BUILTIN_TASKS = ("palliative13", "symptoms13")
 DEFAULT_TASK = "palliative13"
 _KEY = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_LATER_FEATURE_FIELDS = ("codings", "coding_note")
 
 
 class _Strict(BaseModel):
@@ -33,7 +35,8 @@ class Feature(_Strict):
 
     Validation (pydantic ValidationError, reported by :func:`parse_task` as a TaskError with the line):
     ``key`` is lower_snake_case of at most 64 characters, ``labels`` has ``en``, an ``enum`` has two or
-    more distinct ``options`` and only an ``enum`` may have them; ``threshold`` is in [0, 1].
+    more distinct ``options`` and only an ``enum`` may have them; ``threshold`` is in [0, 1];
+    ``codings`` are valid :class:`~appliance.tasks.coding.Coding` entries, no (system, code) twice.
     """
 
     key: str = Field(description="Identifier used in results, lower_snake_case.")
@@ -46,6 +49,14 @@ class Feature(_Strict):
     threshold: float = Field(default=0.5, ge=0, le=1, description="Booleans: P(true) at or above this is True.")
     lexicon: dict[str, list[str]] = Field(
         default_factory=dict, description="Terms per language for the rule baseline and evidence pre-pass."
+    )
+    codings: list[Coding] = Field(
+        default_factory=list,
+        description="Standard codes for the feature (e.g. SNOMED CT), for the FHIR output; empty when none fits.",
+    )
+    coding_note: str | None = Field(
+        default=None,
+        description="Why the feature has no coding, or how its coding relates to the definition.",
     )
 
     @field_validator("key")
@@ -69,6 +80,9 @@ class Feature(_Strict):
                 raise ValueError("type 'enum' needs 'options': at least two distinct values")
         elif self.options is not None:
             raise ValueError(f"'options' is only allowed with type 'enum', not '{self.type}'")
+        pairs = [(c.system, c.code) for c in self.codings]
+        if len(set(pairs)) != len(pairs):
+            raise ValueError("a coding (system, code) is listed twice")
         return self
 
     def label(self, language: str = "en") -> str:
@@ -180,8 +194,17 @@ class Task(_Strict):
 
     @property
     def content_hash(self) -> str:
-        """SHA-256 hex digest of the task's ``model_dump_json()`` (every field, thresholds included)."""
-        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
+        """SHA-256 hex digest of the task's ``model_dump_json()`` (every field, thresholds included).
+
+        The feature fields added later (``codings``, ``coding_note``) count only where set, so a task
+        without them hashes as it did before they existed; codes added to a task change its hash.
+        """
+        later = {
+            i: unset
+            for i, f in enumerate(self.features)
+            if (unset := {k for k in _LATER_FEATURE_FIELDS if not getattr(f, k)})
+        }
+        return hashlib.sha256(self.model_dump_json(exclude={"features": later}).encode()).hexdigest()
 
     def with_thresholds(self, thresholds: dict[str, float]) -> "Task":
         """A copy with per-feature thresholds replaced (calibration writes these)."""
