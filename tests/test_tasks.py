@@ -198,3 +198,18 @@ def test_fields_the_fhir_output_carries_are_refused_empty_or_badly_spaced(where,
     assert ".".join(map(str, where)) in msg and message in msg, msg
     line = int(msg.split(":")[1])
     assert json.dumps(where[-1]) in text.splitlines()[line - 1]
+
+
+def test_a_list_value_cannot_hold_an_empty_string():
+    """Guided decoding follows the feature's schema: an empty string in a string_list would be a value
+    the FHIR output cannot carry (FHIR strings are never empty), and is not a value anyway."""
+    import jsonschema
+
+    from appliance.tasks import Feature
+
+    feature = Feature(key="drugs", labels={"en": "Drugs"}, definition="Drugs named.", type="string_list")
+    schema = feature.json_schema()
+    jsonschema.validate(["morphine", " "], schema)
+    for bad in ([""], ["morphine", ""]):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bad, schema)

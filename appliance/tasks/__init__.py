@@ -114,8 +114,8 @@ class Feature(_Strict):
         """JSON Schema of this feature's value, as guided generation constrains it.
 
         boolean; enum: a string among ``options``; number: within ``minimum``/``maximum`` when set;
-        string_list: at most 10 strings of at most 120 characters each (the appliance's own caps, which
-        bound the generated output).
+        string_list: at most 10 strings of 1 to 120 characters each (the appliance's own caps, which
+        bound the generated output; an empty string is no value, and no FHIR string can be empty).
         """
         if self.type == "boolean":
             return {"type": "boolean"}
@@ -128,7 +128,8 @@ class Feature(_Strict):
             if self.maximum is not None:
                 s["maximum"] = self.maximum
             return s
-        return {"type": "array", "items": {"type": "string", "maxLength": 120}, "maxItems": 10}
+        item = {"type": "string", "minLength": 1, "maxLength": 120}
+        return {"type": "array", "items": item, "maxItems": 10}
 
     def check_value(self, value: Any) -> None:
         """Raise ValueError unless ``value`` is valid for this feature (used for examples and outputs)."""
