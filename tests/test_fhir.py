@@ -192,6 +192,19 @@ def test_questionnaire_types_options_and_repeats():
     assert by["pain_score"]["code"][0] == {"system": "http://loinc.org", "code": "72514-3"}
 
 
+def test_the_response_names_its_questionnaire_exactly():
+    """``questionnaire`` is ``url|version`` of the Questionnaire, so a record system resolves it, even for
+    a version a canonical URL cannot hold as it is ("2 beta": a space)."""
+    task = mixed_task()
+    q = json.loads(render_questionnaire(task))
+    data = render_bundle(synthetic(task), task)
+    doc = check_bundle(data)
+    (qr,) = [e["resource"] for e in doc["entry"] if e["resource"]["resourceType"] == "QuestionnaireResponse"]
+    assert qr["questionnaire"] == f"{q['url']}|{q['version']}"
+    assert doc["entry"][-1]["resource"]["policy"] == [qr["questionnaire"]]
+    assert values_from_bundle(parse_bundle(data)).task_version == task.version == "2 beta"
+
+
 def test_tasks_cli_prints_the_questionnaire(tmp_path):
     r = CliRunner().invoke(main, ["tasks", "fhir-questionnaire", "symptoms13"])
     assert r.exit_code == 0, r.output
