@@ -217,6 +217,13 @@ def test_tasks_cli_prints_the_questionnaire(tmp_path):
     assert r.exit_code == 0 and "22253000" in r.output and "insurance_cost_issues" in r.output
 
 
+def test_tasks_cli_reports_an_output_it_cannot_write(tmp_path):
+    out = tmp_path / "no" / "q.json"
+    r = CliRunner().invoke(main, ["tasks", "fhir-questionnaire", "palliative13", "-o", str(out)])
+    assert r.exit_code == 1 and "Error:" in r.output and "cannot write" in r.output
+    assert not isinstance(r.exception, OSError)  # a message, not a traceback
+
+
 # ------------------------------------------------------------------------------------------ Bundle
 
 
