@@ -30,15 +30,15 @@ WHISPERX_TURNS = ["SPEAKER_00: Any fever?", "SPEAKER_01: No fever. But I threw u
 @pytest.mark.parametrize(
     "name,raw",
     [
-        ("x.srt", "1\n00:00:00,500 --> 00:00:02,000\n[SPEAKER_00]: Any fever?\n\n"
+        ("x.srt", ("1\n00:00:00,500 --> 00:00:02,000\n[SPEAKER_00]: Any fever?\n\n"
                   "2\n00:00:02,100 --> 00:00:03,000\n[SPEAKER_01]: No fever.\n\n"
-                  "3\n00:00:03,100 --> 00:00:04,000\n[SPEAKER_01]: But I threw up twice.\n"),
-        ("x.vtt", "WEBVTT\n\n00:00.500 --> 00:02.000\n[SPEAKER_00]: Any fever?\n\n"
+                  "3\n00:00:03,100 --> 00:00:04,000\n[SPEAKER_01]: But I threw up twice.\n")),
+        ("x.vtt", ("WEBVTT\n\n00:00.500 --> 00:02.000\n[SPEAKER_00]: Any fever?\n\n"
                   "00:02.100 --> 00:03.000\n[SPEAKER_01]: No fever.\n\n"
-                  "00:03.100 --> 00:04.000\n[SPEAKER_01]: But I threw up twice.\n"),
-        ("x.txt", "[00:00:00.500 --> 00:00:02.000] [SPEAKER_00]: Any fever?\n"
+                  "00:03.100 --> 00:04.000\n[SPEAKER_01]: But I threw up twice.\n")),
+        ("x.txt", ("[00:00:00.500 --> 00:00:02.000] [SPEAKER_00]: Any fever?\n"
                   "[00:00:02.100 --> 00:00:03.000] [SPEAKER_01]: No fever.\n"
-                  "[00:00:03.100 --> 00:00:04.000] [SPEAKER_01]: But I threw up twice.\n"),
+                  "[00:00:03.100 --> 00:00:04.000] [SPEAKER_01]: But I threw up twice.\n")),
         ("x.json", json.dumps({"segments": [
             {"start": 0.5, "end": 2.0, "text": " [SPEAKER_00]: Any fever?"},
             {"start": 2.1, "end": 3.0, "text": " [SPEAKER_01]: No fever."},
