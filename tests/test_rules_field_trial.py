@@ -145,3 +145,24 @@ def test_checklist_lines_with_a_dash(sym, text, present, absent):
 
 def test_a_dash_inside_speech_is_not_a_checklist(sym):
     assert statuses(sym, "Patient: I was so tired - no energy at all.\n").get("fatigue") == "present"
+
+
+# -- a closed short answer, then a statement, without punctuation ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "answer",
+    ["no not really i just feel tired", "uh no not really im just tired", "not really i have been so tired",
+     "no nothing like that i do get tired though", "um no not like that ive been tired"],
+)
+def test_a_closed_answer_does_not_negate_the_statement_after_it(sym, answer):
+    text = f"doctor: any chest pain or shortness of breath\npatient: {answer}\ndoctor: okay\n"
+    got = statuses(sym, text)
+    assert got.get("fatigue") == "present", got
+    assert got.get("pain") != "present" and got.get("dyspnea") != "present", got
+
+
+@pytest.mark.parametrize("text", ["patient: not really tired", "patient: i am not really tired at all",
+                                  "patient: nothing like that i mean no tiredness"])
+def test_negation_inside_one_clause_still_holds(sym, text):
+    assert statuses(sym, text).get("fatigue") != "present"
