@@ -1,7 +1,8 @@
 """Timed inputs as real engines and subtitle tools write them (issue #13, item 1; tried as an integrator).
 
 Each class of test stands for something engines do that the first parsers got wrong:
-whisperX's ``[SPEAKER_00]: `` prefix in its .srt/.vtt/.txt writers; ASS override tags (``{\\an8}``) in
+whisperX's ``[SPEAKER_00]: `` prefix in its .srt/.vtt/.txt writers; whisper.cpp's stereo ``--diarize``
+prefix ``(speaker 1)``; ASS override tags (``{\\an8}``) in
 SubRip converted from ASS; bidirectional-text controls around right-to-left subtitle lines; cue settings
 that webvtt-py does not know (``align:middle``); a speaker only on whisperX's ``words``; roll-up
 captions that repeat each line in the next cue (YouTube, Whisper's ``--highlight_words``); timed text
@@ -49,6 +50,24 @@ def test_bracketed_speaker_prefix_of_whisperx_writers(name, raw):
     doc = parse_input(raw.encode(), name)
     assert doc.text.splitlines() == WHISPERX_TURNS
     assert [c.speaker for c in doc.cues] == ["SPEAKER_00", "SPEAKER_01", "SPEAKER_01"]
+    assert spans(doc) == ["Any fever?", "No fever.", "But I threw up twice."]
+
+
+@pytest.mark.parametrize(
+    "name,raw",
+    [
+        ("d.srt", ("1\n00:00:00,000 --> 00:00:02,000\n(speaker 0) Any fever?\n\n"
+                  "2\n00:00:02,000 --> 00:00:03,000\n(speaker 1) No fever.\n\n"
+                  "3\n00:00:03,000 --> 00:00:04,000\n(speaker ?) But I threw up twice.\n")),
+        ("d.txt", ("[00:00:00.000 --> 00:00:02.000]  (speaker 0) Any fever?\n"
+                  "[00:00:02.000 --> 00:00:03.000]  (speaker 1) No fever.\n"
+                  "[00:00:03.000 --> 00:00:04.000]  (speaker ?) But I threw up twice.\n")),
+    ],
+)
+def test_whisper_cpp_stereo_diarization_prefix(name, raw):
+    doc = parse_input(raw.encode(), name)
+    # "(speaker ?)": whisper.cpp could not tell the channel; the line continues the turn before it
+    assert doc.text == "speaker 0: Any fever?\nspeaker 1: No fever. But I threw up twice.\n"
     assert spans(doc) == ["Any fever?", "No fever.", "But I threw up twice."]
 
 

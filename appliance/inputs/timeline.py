@@ -11,7 +11,8 @@ Turn rules (the same for every format):
 
 * a cue line that starts with a speaker (a WebVTT ``<v Name>`` voice, a ``speaker`` field, or a label
   ``Name: `` or ``[Name]: `` (whisperX's subtitle and text writers) of at most ``MAX_LABEL_WORDS`` words
-  starting with a letter) starts a turn of that speaker,
+  starting with a letter, or whisper.cpp's stereo ``--diarize`` prefix ``(speaker 1)``) starts a turn of
+  that speaker (whisper.cpp's ``(speaker ?)``, a channel it could not tell, names none),
   unless the turn before is the same speaker's: then it is appended to it (consecutive cues of one
   speaker merged);
 * a line starting with a dash (``- ``, the subtitle convention for a change of speaker) starts a new turn;
@@ -52,6 +53,9 @@ _LABEL = re.compile(
 # `[Name]: text`, as whisperX writes a speaker into its .srt, .vtt and .txt output. The colon right after
 # the bracket is what makes it a label: a bracketed run without one (`[inaudible] yes`) is a tag.
 _BRACKET_LABEL = re.compile(r"\[(?P<label>[^\W\d_][\w.'’ -]*?)\][ \t]*:(?:\s+(?P<rest>.*)|$)", re.DOTALL)
+# whisper.cpp's `--diarize` (stereo channels) prefix in its .srt and printed output: `(speaker 0) text`,
+# `(speaker ?) text` when it cannot tell (then no speaker is named).
+_CHANNEL_SPEAKER = re.compile(r"\((?P<label>speaker (?:\d{1,3}|\?))\)(?:\s+(?P<rest>.*)|$)", re.DOTALL)
 _DASH = ("- ", "– ", "— ")
 #: Unicode bidirectional controls (LRM, RLM, ALM, the embeddings, overrides and isolates): display
 #: directives of a subtitle renderer, removed from cue lines (they would hide a ``Name: `` label).
@@ -98,6 +102,10 @@ def split_label(line: str) -> tuple[str | None, str]:
     line)`` when the line does not
     start with a speaker label (see the module docstring). Bracketed non-speech tags before the label
     (``[inaudible]``, ``(coughs)``) are never taken as a name: they stay in the text, after the label."""
+    m = _CHANNEL_SPEAKER.match(line)
+    if m:
+        rest = (m.group("rest") or "").strip()
+        return (None, rest) if m.group("label").endswith("?") else (m.group("label"), rest)
     m = _BRACKET_LABEL.match(line)
     tags = ""
     if m is None:
