@@ -27,7 +27,7 @@ from .matcher import rules_language
 if TYPE_CHECKING:
     from ..tasks import Task
 
-RULES_VERSION = "2"
+RULES_VERSION = "3"
 
 
 def prepare_for_rules(text: str, language: str | None = "en") -> PreparedText:
