@@ -1024,3 +1024,44 @@ def test_throttle_writes_one_line_per_condition_and_interval(caplog):
     lines = [r.getMessage() for r in caplog.records]
     assert lines == ["retry_scheduled", "retry_scheduled", "retry_scheduled", "storage_recovered"]
     assert caplog.records[1].fields["repeated"] > 500 and caplog.records[3].fields["failures"] == 1100
+
+
+
+def test_an_answer_the_child_already_gave_is_taken_however_late_the_daemon_looks(tmp_path, monkeypatch):
+    """A daemon that was itself held up (SIGSTOP, a frozen VM, heavy swapping) past the child's deadline
+    must read the answer waiting in the pipe, not kill a child that has finished and count a crash."""
+    from types import SimpleNamespace
+
+    from appliance.daemon import isolation
+    from appliance.inputs import ParseLimits
+    from appliance.settings import PipelineSettings
+
+    go, given = tmp_path / "go", tmp_path / "given"
+    answer = {"event": "input_error", "reason": "whitespace_only", "message": "m", "stage": "parse"}
+    child = (
+        "import json, os, sys, time; sys.stdin.buffer.read(); "
+        "os.write(1, json.dumps({'event': 'loaded'}).encode() + b'\\n')\n"
+        f"while not os.path.exists({str(go)!r}): time.sleep(0.01)\n"
+        f"os.write(1, json.dumps({answer!r}).encode() + b'\\n'); open({str(given)!r}, 'w').close()"
+    )
+    offset, loaded = [0.0], []
+    real_read = os.read
+
+    def read(fd, n):  # notes when the daemon has read the child's `loaded` line
+        data = real_read(fd, n)
+        if b'"loaded"' in data:
+            loaded.append(True)
+        return data
+
+    def keepalive():  # once loaded: the answer is given while the daemon is held up for 100 s
+        if loaded and not go.exists():
+            go.touch()
+            wait_for(given.exists, 30, what="the child's answer")
+            offset[0] += 100.0
+
+    monkeypatch.setattr(os, "read", read)
+    monkeypatch.setattr(isolation, "time", SimpleNamespace(monotonic=lambda: time.monotonic() + offset[0]))
+    iso = isolation.SubprocessIsolator(PipelineSettings(strategy="rules"), ParseLimits(16, 65536), timeout=10,
+                                       load_timeout=60, command=[sys.executable, "-c", child])
+    with pytest.raises(isolation.ParseStageError):  # the child's answer, not ChildCrashed("timeout")
+        iso.run(b"   ", "x.txt", keepalive)

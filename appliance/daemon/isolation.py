@@ -177,13 +177,16 @@ class SubprocessIsolator:
         deadline = time.monotonic() + self.load_timeout
         while True:
             keepalive()
-            if time.monotonic() > deadline:
+            # Past the deadline, what the child has already written is still read first: a daemon held
+            # up itself (SIGSTOP, a frozen VM) must not kill a child that answered in time.
+            late = time.monotonic() > deadline
+            if not sel.select(timeout=0 if late else 0.5):
+                if not late:
+                    continue
                 proc.kill()
                 if loaded:
                     raise ChildCrashed("timeout")
                 raise IsolationUnavailable(f"the worker did not load within {self.load_timeout:.0f} s")
-            if not sel.select(timeout=0.5):
-                continue
             chunk = os.read(fd, 1 << 16)
             if not chunk:  # end of output: the child is gone without an answer
                 code = proc.wait()
