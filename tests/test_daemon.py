@@ -681,6 +681,21 @@ def test_kills_while_an_input_is_in_flight_never_set_it_aside(tmp_path):
     assert proc.events("processed")[0]["isolated"] is True
 
 
+
+def test_a_suspect_is_extracted_even_when_loading_the_models_takes_longer_than_max_file_seconds(tmp_path):
+    """`service.max_file_seconds` bounds one input's extraction, not loading the models: a child that
+    needs longer to load them than that (a large model, a slow disk) must not be killed at every try,
+    which kept the suspect in work/ for good as `environment_error`."""
+    env = Env(tmp_path, service={"max_file_seconds": 1.0, "log_format": "json"})
+    env.drop("slow.txt", "#slow pain")
+    proc = fake(env, FAKE_SLOW_SECONDS="30")
+    proc.wait_event("processing", file="slow.txt")
+    proc.kill()  # a suspect from now on
+    proc = fake(env, FAKE_SLOW_SECONDS="0.1", FAKE_LOAD_SECONDS="2")
+    proc.wait_event("processed", file="slow.txt", timeout=60)
+    assert proc.stop() == 0
+    assert not proc.events("retry_scheduled") and env.files("work") == [] and len(env.files("outbox")) == 1
+
 def test_config_error_is_clear_and_exit_78(tmp_path):
     cfg = tmp_path / "bad.toml"
     cfg.write_text("[watch]\nsettle_secnds = 1\n")

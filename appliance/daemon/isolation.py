@@ -109,6 +109,14 @@ def worker_command() -> list[str]:
     return [*prefix, WORKER_COMMAND]
 
 
+def child_load_timeout(max_file_seconds: float, load_seconds: float) -> float:
+    """Seconds a child may take to load the pipeline: at least ``max_file_seconds`` (which bounds the
+    extraction, not the load), and three times what the daemon's own load took at start plus a minute
+    (the same work, often with a warmer file cache; the margin is this project's choice), so that a
+    model slower to load than one input may take is not killed at every try."""
+    return max(max_file_seconds, 3 * load_seconds + 60.0)
+
+
 class SubprocessIsolator:
     """Each ``run`` starts ``command`` (default ``worker_command()``), waits up to ``load_timeout``
     seconds for it to load the pipeline and up to ``timeout`` seconds for the answer."""

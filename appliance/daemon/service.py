@@ -37,7 +37,7 @@ from ..state import ServiceStatus
 from ..store import Store, WorkItem
 from .apply import OutcomeHandler
 from .intake import Intake
-from .isolation import InlineIsolator, Isolator, SubprocessIsolator
+from .isolation import InlineIsolator, Isolator, SubprocessIsolator, child_load_timeout
 from .models import PipelineLike, PipelineLoader, PipelineSlot, load_when_present
 from .outcome import Isolate, Outcome, Started
 from .policy import FailurePolicy
@@ -171,7 +171,8 @@ class Daemon:
             return
         self.slot = PipelineSlot(self.loader, settings, pipeline, on_load=self._describe)
         self._describe(pipeline)
-        event(log, logging.INFO, "models_loaded", seconds=round(time.monotonic() - t0, 3))
+        load_seconds = time.monotonic() - t0
+        event(log, logging.INFO, "models_loaded", seconds=round(load_seconds, 3))
         limits = ParseLimits(cfg.limits.max_json_depth, cfg.limits.max_metadata_bytes)
         isolator = self.isolator or (
             InlineIsolator(self.slot.get, limits)
@@ -180,7 +181,7 @@ class Daemon:
                 settings,
                 limits,
                 timeout=cfg.service.max_file_seconds,
-                load_timeout=cfg.service.max_file_seconds,
+                load_timeout=child_load_timeout(cfg.service.max_file_seconds, load_seconds),
                 log_format=cfg.service.log_format,
                 log_level=cfg.service.log_level,
             )
