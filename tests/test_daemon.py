@@ -374,6 +374,32 @@ def test_a_missing_outbox_keeps_inputs_queued_until_it_is_back(tmp_path):
     assert env.failures() == {} and d.status.processed == 2
 
 
+
+def test_a_storage_error_while_writing_does_not_make_the_input_a_suspect(tmp_path, monkeypatch):
+    """A full disk when the attempt's end is recorded left the record "in flight": on the retry the live
+    daemon took its own storage error for a death and sent the input to a child process."""
+    import errno
+
+    from appliance.store import Store
+
+    env = Env(tmp_path)
+    real, failed = Store.save_attempts, []
+
+    def save_attempts(self, item, rec, *, sync=True):
+        if not rec.in_flight and not failed:  # the attempt ended: the disk is full just then
+            failed.append(item.name)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, item, rec, sync=sync)
+
+    monkeypatch.setattr(Store, "save_attempts", save_attempts)
+    iso, pipe = ScriptedIsolator(), FakePipeline()
+    d = Daemon(load_config(env.config, env={}), loader=lambda s: pipe, notifier=lambda m: None, isolator=iso)
+    d.start()
+    env.drop("a.txt", "pain")
+    run_until(d, lambda: env.files("outbox") != [] and env.files("work") == [])
+    assert failed == ["a.txt"] and d.status.retries == 1 and d.status.processed == 1
+    assert iso.runs == [] and pipe.calls == ["a", "a"]  # retried by the daemon itself, not isolated
+
 def test_refuses_to_start_without_recipients(tmp_path):
     from appliance.errors import ConfigError
 
