@@ -600,6 +600,43 @@ def test_sigterm_finishes_the_current_file(tmp_path):
     assert events.index("stopping") < events.index("processed") < events.index("stopped")
 
 
+
+def test_sighup_finishes_the_current_file_and_exits_to_be_restarted(tmp_path):
+    """`kill -HUP` (the reflex for "reload") killed the daemon on the spot, and systemd's
+    `Restart=on-failure` counts a death by SIGHUP as clean: the box stayed down. Now it is a restart:
+    the current input finishes, then exit 75, which the unit restarts (with the config re-read)."""
+    env = Env(tmp_path)
+    proc = fake(env, FAKE_SLOW_SECONDS="2")
+    proc.wait_event("ready")
+    env.drop("slow.txt", "#slow pain")
+    proc.wait_event("processing")
+    proc.p.send_signal(signal.SIGHUP)
+    assert proc.p.wait(60) == 75
+    proc._fh.close()
+    assert proc.events("processed") and len(env.files("outbox")) == 1 and env.files("work") == []
+    assert proc.events("stopping")[0]["signal"] == "SIGHUP"
+
+
+def test_a_hangup_of_the_whole_group_is_not_held_against_a_suspect(tmp_path):
+    """A terminal that closes sends SIGHUP to the daemon and its child alike (`appliance run` started by
+    hand): the child, which leaves such decisions to its parent, must not die of it (a crash counted
+    against the input); the parent finishes the input and exits to be restarted."""
+    env = Env(tmp_path)
+    env.drop("slow.txt", "#slow pain")
+    proc = fake(env, FAKE_SLOW_SECONDS="30")
+    proc.wait_event("processing", file="slow.txt")
+    proc.kill()  # a suspect from now on
+    calls = tmp_path / "calls.log"
+    proc = fake(env, FAKE_SLOW_SECONDS="3", FAKE_CALL_LOG=str(calls))
+    child = proc.wait_event("worker_started")["pid"]
+    wait_for(lambda: calls.exists() and calls.read_text(), 30, what="the child extracting")
+    for pid in (child, proc.pid):
+        os.kill(pid, signal.SIGHUP)
+    assert proc.p.wait(60) == 75
+    proc._fh.close()
+    assert not proc.events("retry_scheduled") and proc.events("processed")[0]["isolated"] is True
+    assert env.files("work") == [] and len(env.files("outbox")) == 1
+
 def test_second_sigterm_stops_now_and_the_file_is_recovered(tmp_path):
     env = Env(tmp_path)
     proc = fake(env, FAKE_SLOW_SECONDS="30")

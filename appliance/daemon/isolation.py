@@ -15,7 +15,7 @@ The child's stderr is the daemon's (the journal); it logs as the daemon does, ne
 
 The child is the daemon's own command line (``worker_command``: the same interpreter, script and
 options, so a wrapper that swaps the pipeline loader is honoured) with ``isolated-worker``. It ignores
-SIGTERM/SIGINT (the parent decides: a warm stop waits for it, a cold stop kills it), dies with the
+SIGTERM/SIGINT/SIGHUP (the parent decides: a warm stop waits for it, a cold stop kills it), dies with the
 parent (``PR_SET_PDEATHSIG``, and a thread watching ``getppid()`` where that is unavailable), and
 gets no ``NOTIFY_SOCKET``: only the main process talks to systemd (``NotifyAccess=main``). Under the
 unit's ``KillMode=mixed`` a stop's final SIGKILL reaches it too.
@@ -263,7 +263,7 @@ def worker_main(loader: PipelineLoader, stdin: BinaryIO, stdout: BinaryIO) -> in
 
     req = json.loads(stdin.read())
     _die_with_parent(int(req["parent"]))
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
     setup_logging(*req["log"])
 
