@@ -374,7 +374,6 @@ def test_a_missing_outbox_keeps_inputs_queued_until_it_is_back(tmp_path):
     assert env.failures() == {} and d.status.processed == 2
 
 
-
 def test_a_storage_error_while_writing_does_not_make_the_input_a_suspect(tmp_path, monkeypatch):
     """A full disk when the attempt's end is recorded left the record "in flight": on the retry the live
     daemon took its own storage error for a death and sent the input to a child process."""
@@ -399,6 +398,7 @@ def test_a_storage_error_while_writing_does_not_make_the_input_a_suspect(tmp_pat
     run_until(d, lambda: env.files("outbox") != [] and env.files("work") == [])
     assert failed == ["a.txt"] and d.status.retries == 1 and d.status.processed == 1
     assert iso.runs == [] and pipe.calls == ["a", "a"]  # retried by the daemon itself, not isolated
+
 
 def test_refuses_to_start_without_recipients(tmp_path):
     from appliance.errors import ConfigError
@@ -600,7 +600,6 @@ def test_sigterm_finishes_the_current_file(tmp_path):
     assert events.index("stopping") < events.index("processed") < events.index("stopped")
 
 
-
 def test_sighup_finishes_the_current_file_and_exits_to_be_restarted(tmp_path):
     """`kill -HUP` (the reflex for "reload") killed the daemon on the spot, and systemd's
     `Restart=on-failure` counts a death by SIGHUP as clean: the box stayed down. Now it is a restart:
@@ -636,6 +635,7 @@ def test_a_hangup_of_the_whole_group_is_not_held_against_a_suspect(tmp_path):
     proc._fh.close()
     assert not proc.events("retry_scheduled") and proc.events("processed")[0]["isolated"] is True
     assert env.files("work") == [] and len(env.files("outbox")) == 1
+
 
 def test_second_sigterm_stops_now_and_the_file_is_recovered(tmp_path):
     env = Env(tmp_path)
@@ -744,7 +744,6 @@ def test_kills_while_an_input_is_in_flight_never_set_it_aside(tmp_path):
     assert proc.events("processed")[0]["isolated"] is True
 
 
-
 def test_a_suspect_is_extracted_even_when_loading_the_models_takes_longer_than_max_file_seconds(tmp_path):
     """`service.max_file_seconds` bounds one input's extraction, not loading the models: a child that
     needs longer to load them than that (a large model, a slow disk) must not be killed at every try,
@@ -758,6 +757,7 @@ def test_a_suspect_is_extracted_even_when_loading_the_models_takes_longer_than_m
     proc.wait_event("processed", file="slow.txt", timeout=60)
     assert proc.stop() == 0
     assert not proc.events("retry_scheduled") and env.files("work") == [] and len(env.files("outbox")) == 1
+
 
 def test_config_error_is_clear_and_exit_78(tmp_path):
     cfg = tmp_path / "bad.toml"
@@ -1102,7 +1102,6 @@ def test_throttle_writes_one_line_per_condition_and_interval(caplog):
     lines = [r.getMessage() for r in caplog.records]
     assert lines == ["retry_scheduled", "retry_scheduled", "retry_scheduled", "storage_recovered"]
     assert caplog.records[1].fields["repeated"] > 500 and caplog.records[3].fields["failures"] == 1100
-
 
 
 def test_an_answer_the_child_already_gave_is_taken_however_late_the_daemon_looks(tmp_path, monkeypatch):
