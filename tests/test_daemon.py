@@ -748,12 +748,12 @@ def test_a_suspect_is_extracted_even_when_loading_the_models_takes_longer_than_m
     """`service.max_file_seconds` bounds one input's extraction, not loading the models: a child that
     needs longer to load them than that (a large model, a slow disk) must not be killed at every try,
     which kept the suspect in work/ for good as `environment_error`."""
-    env = Env(tmp_path, service={"max_file_seconds": 1.0, "log_format": "json"})
+    env = Env(tmp_path, service={"max_file_seconds": 2.0, "log_format": "json"})
     env.drop("slow.txt", "#slow pain")
     proc = fake(env, FAKE_SLOW_SECONDS="30")
     proc.wait_event("processing", file="slow.txt")
     proc.kill()  # a suspect from now on
-    proc = fake(env, FAKE_SLOW_SECONDS="0.1", FAKE_LOAD_SECONDS="2")
+    proc = fake(env, FAKE_SLOW_SECONDS="0.1", FAKE_LOAD_SECONDS="4")
     proc.wait_event("processed", file="slow.txt", timeout=60)
     assert proc.stop() == 0
     assert not proc.events("retry_scheduled") and env.files("work") == [] and len(env.files("outbox")) == 1
