@@ -10,7 +10,7 @@ reads top to bottom::
 Signals: the first SIGTERM/SIGINT finishes the current input and exits; a second one stops at once
 (the input stays in ``work/`` and is recovered at the next start; a suspect's child process is
 killed). SIGHUP is a restart: the current input finishes, then the exit status is 75, which the unit's
-``Restart=on-failure`` restarts (with the default action the process died at once, and systemd counts
+``Restart=always`` restarts (with the default action the process died at once, and systemd counts
 a death by SIGHUP as a clean exit: the service stayed down). A crash (SIGKILL, power loss) is recovered the same way; the input that was in flight then
 is a suspect and is only extracted again in a child process (``isolation``), so killing the daemon
 never counts against an input. One ``except`` per input: one bad file never stops the loop.
