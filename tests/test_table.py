@@ -195,3 +195,28 @@ def test_parquet_of_a_custom_task_needs_its_file_and_types_every_kind(keys, tmp_
     (row,) = table.to_pylist()
     assert (row["severity__value"], row["pain_score__value"], row["drugs__value"]) == ("mild", 7.0, ["a", "b"])
     assert row["translator"] == "opus-mt" and row["extractor_hash"] == "ef" * 32
+
+
+def test_results_of_two_runs_on_one_transcript_are_both_read(pipelines, keys, tmp_path):  # noqa: F811
+    """The same transcript processed by two appliances (another task, or another model) gives results
+    with the same key in two outboxes: they are two results, not one result in two formats. Only the
+    files of one result side by side in one folder are twins."""
+    _, identities, recipients = keys
+    pal = make_results(pipelines)[:2]
+    sym = [r.model_copy(update={"input_id": p.input_id, "input_sha256": p.input_sha256})
+           for r, p in zip(make_results(pipelines, "symptoms13"), pal)]
+    write(tmp_path / "box-a", pal, pipelines["palliative13"].task, recipients, formats=("native", "fhir"))
+    write(tmp_path / "box-b", sym, pipelines["symptoms13"].task, recipients, formats=("native", "fhir"))
+    names = [sorted(p.name for p in (tmp_path / box).iterdir()) for box in ("box-a", "box-b")]
+    assert names[0] == names[1]  # the same keys
+    files, skipped = result_files([tmp_path / "box-a", tmp_path / "box-b"])
+    assert [p.parent.name for p in files] == ["box-a", "box-a", "box-b", "box-b"] and len(skipped) == 4
+    out = tmp_path / "t.csv"
+    with pytest.raises(TableError, match="more than one task"):  # not hidden as a twin of the first
+        write_table([tmp_path / "box-a", tmp_path / "box-b"], identities, out)
+    report = write_table([tmp_path / "box-a", tmp_path / "box-b"], identities, out, allow_mixed_tasks=True)
+    rows = read_csv(out)
+    assert report.rows == 4 == len(rows)
+    assert [r["task"] for r in rows] == ["palliative13"] * 2 + ["symptoms13"] * 2
+    files, skipped = result_files([tmp_path / "box-a", *sorted((tmp_path / "box-a").iterdir())])
+    assert len(files) == 2 and len(skipped) == 2  # a file given twice is read once

@@ -165,3 +165,51 @@ def test_good_codings_load_in_any_known_or_other_system():
     raw["features"][0]["codings"].append({"system": "http://snomed.info/sct", "code": "22253000"})
     with pytest.raises(TaskError, match="listed twice"):
         parse_task(json.dumps(raw, indent=2), "t.json")
+
+
+@pytest.mark.parametrize("where, value, message", [
+    (("features", 1, "options"), ["routine", " very urgent"], "whitespace"),
+    (("features", 1, "options"), ["routine", "very  urgent"], "whitespace"),
+    (("features", 1, "options"), ["routine", ""], "whitespace"),
+    (("features", 0, "labels"), {"en": ""}, "blank"),
+    (("features", 0, "labels"), {"en": "Fever", "fa": " "}, "blank"),
+    (("features", 0, "coding_note"), "", "blank"),
+    (("version",), "", "at least 1 character"),
+])
+def test_fields_the_fhir_output_carries_are_refused_empty_or_badly_spaced(where, value, message):
+    """An enum option is a FHIR code (the answer's Coding), labels, notes and the version FHIR strings:
+    a task the FHIR output could not carry is refused at load, with field and line, not at the first
+    result (where the daemon would set every input with that value aside)."""
+    from appliance.fhir import render_questionnaire
+
+    raw = {"name": "t", "version": "1", "instruction": "Read.", "features": [
+        {"key": "fever", "labels": {"en": "Fever"}, "definition": "Fever now."},
+        {"key": "urgency", "labels": {"en": "Urgency"}, "definition": "How urgent.", "type": "enum",
+         "options": ["routine", "soon"]}]}
+    render_questionnaire(parse_task(json.dumps(raw), "t.json"))
+    node = raw
+    for step in where[:-1]:
+        node = node[step]
+    node[where[-1]] = value
+    text = json.dumps(raw, indent=2, ensure_ascii=False)
+    with pytest.raises(TaskError) as e:
+        parse_task(text, "t.json")
+    msg = str(e.value)
+    assert ".".join(map(str, where)) in msg and message in msg, msg
+    line = int(msg.split(":")[1])
+    assert json.dumps(where[-1]) in text.splitlines()[line - 1]
+
+
+def test_a_list_value_cannot_hold_an_empty_string():
+    """Guided decoding follows the feature's schema: an empty string in a string_list would be a value
+    the FHIR output cannot carry (FHIR strings are never empty), and is not a value anyway."""
+    import jsonschema
+
+    from appliance.tasks import Feature
+
+    feature = Feature(key="drugs", labels={"en": "Drugs"}, definition="Drugs named.", type="string_list")
+    schema = feature.json_schema()
+    jsonschema.validate(["morphine", " "], schema)
+    for bad in ([""], ["morphine", ""]):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bad, schema)

@@ -31,7 +31,7 @@ def table(results: tuple[Path, ...], identity: Path, out: Path, allow_mixed_task
     One row per transcript: id, language, task, strategy, provenance hashes, then per feature its
     value, status, reason and confidence. A missing feature has an empty value and status 'missing',
     never 'false'. Native and FHIR results are both read; a result written in both formats counts
-    once (the native file is read). Streams: any number of files.
+    once (the native file of the two in one folder is read). Streams: any number of files.
     """
     from ..crypto import load_identities
     from ..tasks import load_task

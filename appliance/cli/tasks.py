@@ -44,7 +44,10 @@ def fhir_questionnaire(task: str, output: Path | None) -> None:
 
     data = render_questionnaire(load_task(task))
     if output:
-        output.write_bytes(data + b"\n")
+        try:
+            output.write_bytes(data + b"\n")
+        except OSError as e:
+            raise click.ClickException(f"cannot write {output}: {e.strerror}") from None
     else:
         click.echo(data.decode("utf-8"))
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import quote
 
 from fhir.resources.R4B.bundle import Bundle, BundleEntry
 from fhir.resources.R4B.codeableconcept import CodeableConcept
@@ -54,6 +53,7 @@ from .definitions import (
     THRESHOLD,
     TRANSCRIPT_LANGUAGE,
     questionnaire_url,
+    questionnaire_version,
 )
 from .questionnaire import feature_codings, option_coding
 
@@ -62,8 +62,8 @@ OBSERVATION_STATUS = "preliminary"
 
 
 def canonical(task_name: str, task_version: str) -> str:
-    """``url|version`` of a task's Questionnaire (the version percent-encoded: it is free text)."""
-    return f"{questionnaire_url(task_name)}|{quote(task_version, safe='')}"
+    """``url|version`` of a task's Questionnaire (the version as :func:`questionnaire_version` writes it)."""
+    return f"{questionnaire_url(task_name)}|{questionnaire_version(task_version)}"
 
 
 def _instant(t: datetime) -> datetime:

@@ -9,6 +9,7 @@ never clash with anybody's real ones, and never resolve; their definitions are t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import quote
 
 #: Base of every canonical URL the appliance defines.
 BASE = "https://clinical-appliance.invalid/fhir"
@@ -34,6 +35,14 @@ EVIDENCE_VALUE_TYPES = {bool: "valueBoolean", int: "valueInteger", float: "value
 def questionnaire_url(task_name: str) -> str:
     """Canonical URL of a task's Questionnaire (task names are ``[A-Za-z0-9_.-]``: URL-safe)."""
     return f"{BASE}/Questionnaire/{task_name}"
+
+
+def questionnaire_version(task_version: str) -> str:
+    """A task's version as its Questionnaire's ``version`` and in every ``url|version`` reference to it:
+    percent-encoded (RFC 3986; letters, digits and ``-._~`` stay as they are), since a canonical URL
+    cannot hold a space or a ``|`` ("2 beta" → "2%20beta"). One form in both places, so the reference
+    matches the Questionnaire; readers decode it back to the task's version."""
+    return quote(task_version, safe="")
 
 
 def feature_system(task_name: str) -> str:

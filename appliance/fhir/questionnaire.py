@@ -26,6 +26,7 @@ from .definitions import (
     feature_system,
     option_system,
     questionnaire_url,
+    questionnaire_version,
 )
 
 ITEM_TYPES = {"boolean": "boolean", "enum": "choice", "number": "decimal", "string_list": "string"}
@@ -75,11 +76,12 @@ def _item(task: Task, feature: Feature) -> QuestionnaireItem:
 
 
 def questionnaire(task: Task) -> Questionnaire:
-    """The Questionnaire of ``task`` (``url`` :func:`questionnaire_url`, ``version`` the task's version,
-    identified by the task's content hash), validated by the library as it is built."""
+    """The Questionnaire of ``task`` (``url`` :func:`questionnaire_url`, ``version`` the task's version
+    as :func:`questionnaire_version` writes it, identified by the task's content hash), validated by the
+    library as it is built."""
     return Questionnaire(
         url=questionnaire_url(task.name),
-        version=task.version,
+        version=questionnaire_version(task.version),
         identifier=[Identifier(system=ID_TASK_SHA256, value=task.content_hash)],
         title=task.name,
         status="active",

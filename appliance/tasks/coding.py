@@ -42,6 +42,12 @@ _P = [[0, 1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 5, 7, 6, 2, 8, 3, 0, 9, 4], [5, 8, 0, 
       [2, 7, 9, 3, 8, 0, 6, 4, 1, 5], [7, 0, 4, 6, 9, 1, 3, 2, 5, 8]]
 
 
+def is_code(value: str) -> bool:
+    """True when ``value`` can be a FHIR R4 ``code``: not empty, no leading, trailing or doubled
+    whitespace (http://hl7.org/fhir/R4/datatypes.html#code; this check allows single spaces only)."""
+    return bool(_FHIR_CODE.match(value))
+
+
 def verhoeff_ok(digits: str) -> bool:
     """True when the last digit of ``digits`` is its Verhoeff check digit (SNOMED CT identifiers)."""
     c = 0
@@ -117,7 +123,7 @@ class Coding(BaseModel):
 
     @model_validator(mode="after")
     def _code_shape(self) -> Coding:
-        if not _FHIR_CODE.match(self.code):
+        if not is_code(self.code):
             raise ValueError("code must not be empty or have leading, trailing or doubled whitespace")
         check_code(self.system, self.code)
         return self

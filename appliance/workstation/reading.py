@@ -83,13 +83,17 @@ def result_files(paths: Iterable[Path]) -> tuple[list[Path], list[Path]]:
     """The files to read among ``paths``, and those skipped as a second format of a result already taken.
 
     A folder contributes its own (not its subfolders') files named ``<key><suffix>.age`` for a
-    registered output suffix, in name order; a file is taken as given. Where several files share a
-    key (a result written in more than one format), the one of the earliest registered format is
-    read (native before fhir). Raises ApplianceError for a path that does not exist.
+    registered output suffix, in name order; a file is taken as given, and a file given twice (as
+    itself and in its folder) is read once. Where files in one folder share a key (a result written
+    in more than one format, side by side as the daemon writes them), the one of the earliest
+    registered format is read (native before fhir). Files with one key in two folders are two results
+    (one transcript processed by two appliances, with another task or model): both are read. Raises
+    ApplianceError for a path that does not exist.
     """
-    chosen: dict[str, tuple[int, Path]] = {}
-    order: list[str] = []
+    chosen: dict[tuple[Path, str], tuple[int, Path]] = {}
+    order: list[tuple[Path, str]] = []
     skipped: list[Path] = []
+    seen: set[Path] = set()
     for path in paths:
         if path.is_dir():
             candidates = sorted(
@@ -101,7 +105,12 @@ def result_files(paths: Iterable[Path]) -> tuple[list[Path], list[Path]]:
         else:
             raise ApplianceError(f"{path}: no such file or folder")
         for p in candidates:
-            key, rank = split_name(p.name) or (str(p), -1)
+            real = p.resolve()
+            if real in seen:
+                continue
+            seen.add(real)
+            name, rank = split_name(p.name) or (str(p), -1)
+            key = (real.parent, name)
             if key not in chosen:
                 chosen[key] = (rank, p)
                 order.append(key)
