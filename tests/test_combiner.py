@@ -38,7 +38,7 @@ TEXT = (
     "[doctor] Any fever lately?\n[patient] No, no fever.\n"
     "[doctor] And the pain?\n[patient] My lower back still hurts every morning. My knee hurts too.\n"
     "[doctor] Any cough?\n[patient] Hmm.\n"
-    "[doctor] If you get diarrhea, call us.\n[patient] I have been feeling nauseus and my apetite is gone."
+    "[doctor] If you get diarrhea, call us.\n[patient] I have been feeling nasea and my apetite is gone."
 )
 
 
@@ -65,8 +65,8 @@ def test_facts_count_mentions_by_assertion_speaker_and_answer(analysis):
 def test_near_misses_find_misspellings_and_partial_terms_but_not_short_words(analysis):
     near = NearMisses(load_task("symptoms13"))
     found = {c.key: c for c in near.ranked(analysis, ["nausea_vomiting", "appetite_loss", "insomnia"], 1200)}
-    assert set(found) == {"nausea_vomiting", "appetite_loss"}  # "nauseus", "apetite"; nothing about sleep
-    assert "nauseus" in found["nausea_vomiting"].excerpt and found["nausea_vomiting"].strength == 2
+    assert set(found) == {"nausea_vomiting", "appetite_loss"}  # "nasea", "apetite"; nothing about sleep
+    assert "nasea" in found["nausea_vomiting"].excerpt and found["nausea_vomiting"].strength == 2
     assert found["appetite_loss"].strength == 1
     # A feature with a rule mention is never a near-miss candidate; short words are never fuzzy-matched.
     assert near.candidate(analysis, "pain", 1200) is None

@@ -158,7 +158,7 @@ def test_hybrid_without_a_fitted_combiner_is_the_rules_and_asks_nothing(tiny_bun
 
 
 NEAR = Document(id="near-1", language="en", text=(
-    "[patient] I have been feeling nauseus, my apetite is gone and I sleep badly.\n"
+    "[patient] I have been feeling nasea, my apetite is gone and I sleep badly.\n"
     "[doctor] Okay, and the pain?\n[patient] My knee hurts."))
 
 
@@ -167,7 +167,7 @@ def test_near_miss_questions_stay_within_the_budget(tiny_bundle, tmp_path, asked
     pipe = _pipe(tiny_bundle, strategy="hybrid", combiner=_combiner_file(tmp_path, 0.5), recall_calls=budget)
     r = pipe.process(NEAR)
     near = [k for k, _ in asked if k != "pain"]
-    assert len(near) == min(budget, 3)  # nausea ("nauseus"), appetite ("apetite"), insomnia ("sleep")
+    assert len(near) == min(budget, 3)  # nausea ("nasea"), appetite ("apetite"), insomnia ("sleep")
     for key in near:
         fr = r.features[key]
         assert fr.score is not None and fr.reason is None

@@ -10,9 +10,10 @@ sentences that come close to a mention without matching one:
   to this feature's terms only ("stool" is in constipation, diarrhoea and bleeding terms: not a cue);
 * **fuzzy matches**: a word within a bounded edit distance of one of the feature's one-word terms
   (1 edit for words of 5-7 letters, 2 from 8; same first letter; words under 5 letters never: the
-  short-word guard), the misspellings and mis-hearings of speech recognition ("nausious", "diarhea");
-  an exact one-word term is not a near miss (the rules saw it and an exclusion such as "cough syrup"
-  removed it).
+  short-word guard), the misspellings and mis-hearings of speech recognition that the rules' own
+  spelling corrector (``appliance.rules.fuzzy``: 6+ letters, not an English word) leaves alone
+  ("nasea", "coguh", a second edit in an 8-letter word); an exact one-word term is not a near miss (the
+  rules saw it and an exclusion such as "cough syrup" removed it).
 
 The passage is the sentence with one sentence either side, and when the sentence is a clinician's
 question, the turn that answers it. Candidates are ranked (fuzzy matches and more distinct cue words
