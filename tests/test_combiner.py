@@ -198,3 +198,12 @@ def test_the_runtime_needs_neither_scikit_learn_nor_scipy(tmp_path):
     lines = out.stdout.split()
     assert float(lines[0]) == pytest.approx(c.score(rule_row(no_facts(), 0.05), "near_miss", 0.9), abs=1e-6)
     assert lines[1] == "False"
+
+
+def test_an_uncertain_finding_has_its_own_status_and_is_asked_as_undecided():
+    base = no_facts()
+    facts = base.model_copy(update={"status": "uncertain", "mentions": 1,
+                                    "by_assertion": {**base.by_assertion, "uncertain": 1}})
+    x = rule_row(facts, 0.2)
+    assert x[COLUMNS.index("status_uncertain")] == 1.0 and x[COLUMNS.index("log_other")] == pytest.approx(math.log(2))
+    assert bucket_of(facts, "excerpt") == "undecided"

@@ -3,7 +3,8 @@
 ``finding_facts(analysis, key)`` reads the rules' analysis (``appliance.rules.RuleAnalysis``) once per
 feature and returns ``FindingFacts``: the finding's ``status``, and counts of its mentions by assertion
 (the outcome of the ConText modifiers: negated -> ``absent``, historical -> ``history_only``,
-hypothetical/possible -> ``hypothetical``, experiencer -> ``family``; a clinician's question without a
+hypothetical -> ``hypothetical``, possible
+(ConText, issue #17) -> ``uncertain``, experiencer -> ``family``; a clinician's question without a
 clear answer -> ``unanswered``; an examination finding -> ``exam``), by speaker (patient, clinician,
 family, unknown) for the mentions that say the feature is present, and by how they were said (a
 statement, or a question answered yes/no). No text is kept: only counts and the status, so the facts
@@ -19,9 +20,9 @@ from pydantic import BaseModel, ConfigDict
 if TYPE_CHECKING:
     from ..rules import RuleAnalysis
 
-ASSERTIONS = ("present", "absent", "history_only", "hypothetical", "family", "unanswered", "exam")
+ASSERTIONS = ("present", "absent", "history_only", "hypothetical", "uncertain", "family", "unanswered", "exam")
 ROLES = ("patient", "clinician", "family", "unknown")
-STATUSES = ("present", "absent", "history_only", "hypothetical", "family", "not_mentioned")
+STATUSES = ("present", "absent", "history_only", "hypothetical", "uncertain", "family", "not_mentioned")
 
 
 class FindingFacts(BaseModel):

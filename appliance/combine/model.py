@@ -6,8 +6,8 @@
 strategy's score), the finding's status, the numbers of mentions by assertion, speaker and answer, and
 whether a near-miss passage exists (``appliance.combine.recall``). The model term is added only when the
 model was asked; ``b`` is the kind of passage it was asked about (``BUCKETS``: a present finding, a denied
-/ past / hypothetical / someone else's one, mentions the rules could not decide, a near miss). Each
-``beta_b`` is fitted within [0, ``beta_max``] (``appliance.evaluate.combine_fit``): the model can never
+/ past / hypothetical / someone else's one, mentions the rules could not decide or found only uncertain,
+a near miss). Each ``beta_b`` is fitted within [0, ``beta_max``] (``appliance.evaluate.combine_fit``): the model can never
 vote against its own answer, and its vote is bounded, so a finding the rules are sure of (a large
 ``|rule side|``) is overturned only by a model answer that is itself extreme (``overturn_p`` says how
 extreme, per bucket). Coefficients are applied with numpy: the box needs no scikit-learn or scipy.
@@ -36,7 +36,8 @@ RULE_CLIP = 0.02  # the rules' score is kept in [0.02, 0.98] before its logit
 BUCKETS = ("present", "denied", "undecided", "near_miss")
 COLUMNS = (
     "rules_logit",
-    "status_present", "status_absent", "status_history_only", "status_hypothetical", "status_family",
+    "status_present", "status_absent", "status_history_only", "status_hypothetical", "status_uncertain",
+    "status_family",
     "status_undecided", "status_none",
     "log_present", "log_absent", "log_other", "log_unanswered", "log_exam",
     "log_present_patient", "log_present_clinician", "log_present_family",
@@ -58,7 +59,7 @@ def rule_row(facts: FindingFacts, rule_score: float, near_miss_strength: int = 0
     the near-miss candidate's strength (0: none)."""
     a, r = facts.by_assertion, facts.present_by_role
     status = "undecided" if facts.undecided else ("none" if facts.status == "not_mentioned" else facts.status)
-    other = a.get("history_only", 0) + a.get("hypothetical", 0) + a.get("family", 0)
+    other = sum(a.get(k, 0) for k in ("history_only", "hypothetical", "uncertain", "family"))
     values = {
         "rules_logit": rules_logit(facts, rule_score),
         f"status_{status}": 1.0,
@@ -86,7 +87,7 @@ def bucket_of(facts: FindingFacts, kind: Kind | None) -> str | None:
         return "near_miss"
     if facts.status == "present":
         return "present"
-    return "undecided" if facts.undecided else "denied"
+    return "undecided" if facts.undecided or facts.status == "uncertain" else "denied"
 
 
 def model_logit(p_yes: float) -> float:
