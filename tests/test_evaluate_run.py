@@ -104,7 +104,7 @@ def _factory(data_path: Path, version: str = "1", refuse: frozenset[str] = froze
 
 
 def _settings(**kw) -> PipelineSettings:
-    return PipelineSettings(task=TASK, **kw)
+    return PipelineSettings(task=TASK, **{"strategy": "hybrid", **kw})
 
 
 def _metrics(report: dict) -> str:
@@ -326,7 +326,7 @@ def test_cli_evaluate_compare_calibrate(tmp_path, data, monkeypatch):
     cli = CliRunner()
     out = tmp_path / "cli"
     r = cli.invoke(cli_main, ["evaluate", "--data", str(data), "--task", TASK, "--out", str(out), "--split", "all",
-                              "--bootstrap", "50", "--no-progress", "--no-plot"])
+                              "--strategy", "hybrid", "--bootstrap", "50", "--no-progress", "--no-plot"])
     assert r.exit_code == 0, r.output
     assert "rule baseline" in r.output and "missing scored False" in r.output
     assert "visit number" not in r.output
@@ -336,7 +336,7 @@ def test_cli_evaluate_compare_calibrate(tmp_path, data, monkeypatch):
     assert "B − A" in r.output and (tmp_path / "cmp" / "compare.json").is_file()
     # Narrow the report to the test split (all cached): calibration still finds the dev predictions.
     r = cli.invoke(cli_main, ["evaluate", "--data", str(data), "--task", TASK, "--out", str(out), "--split", "test",
-                              "--bootstrap", "20", "--no-progress", "--no-plot"])
+                              "--strategy", "hybrid", "--bootstrap", "20", "--no-progress", "--no-plot"])
     assert r.exit_code == 0 and "0 processed" in r.output, r.output
     r = cli.invoke(cli_main, ["evaluate", "calibrate", str(out), "--objective", "mcc", "--out",
                               str(tmp_path / "t.json"), "--bootstrap", "20"])

@@ -29,7 +29,7 @@ DOC = Document(
 def test_registry_lists_every_strategy_once():
     names = strategy_names()
     assert set(names) == {"json", "evidence", "hybrid", "rules"} and len(names) == len(set(names))
-    assert PipelineSettings().strategy == "hybrid"
+    assert PipelineSettings().strategy == "rules"
     description = PipelineSettings.model_fields["strategy"].description
     assert all(f"'{n}'" in description for n in names)
 

@@ -202,7 +202,7 @@ def test_daemon_runs_under_the_units_restrictions(tmp_path, tiny_bundle):
     (data / "inbox" / "a.txt").write_text("The patient has pain and fever.")
     cfg = tmp_path / "config.toml"
     cfg.write_text(
-        f'[paths]\nroot = "{data}"\n[pipeline]\nextractor = "{tiny_bundle}"\nlanguages = ["en"]\n'
+        f'[paths]\nroot = "{data}"\n[pipeline]\nstrategy = "hybrid"\nextractor = "{tiny_bundle}"\nlanguages = ["en"]\n'
         f'[recipients]\nkeys = ["{public}"]\n[watch]\nsettle_seconds = 0.2\ntick_seconds = 0.05\n'
     )
     appliance = Path(sys.executable).parent / "appliance"

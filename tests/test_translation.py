@@ -52,7 +52,7 @@ def _pipeline(extractor, translator, policy):
     from appliance.pipeline import Pipeline
     from appliance.settings import PipelineSettings
 
-    return Pipeline.load(PipelineSettings(task="palliative13", extractor=str(extractor),
+    return Pipeline.load(PipelineSettings(task="palliative13", strategy="hybrid", extractor=str(extractor),
                                           translator=str(translator) if translator else None,
                                           translate=policy, languages=["en", "fa"]))
 
@@ -67,7 +67,7 @@ def test_translated_input_is_kept_for_audit(tiny_bundle, tiny_translator):
         assert (tr.source_language, tr.target_language) == ("fa", "en")
         assert tr.bundle == "tiny-translator" and len(tr.bundle_hash) == 64
         assert tr.chunks >= 1
-        # The default strategy (hybrid) records the rule pre-pass next to the two models.
+        # The hybrid strategy records the rule pre-pass next to the two models.
         assert {m.role for m in res.provenance.models} == {"extractor", "translator", "rules"}
         assert len(res.features) == 13
         for fr in res.features.values():
