@@ -21,7 +21,7 @@ from .answers import answer_polarity
 from .assertion import (
     PATIENT_QUESTIONS_ARE_STATEMENTS,
     Assertion,
-    answer_particle,
+    categories,
     question_assertion,
     statement_assertion,
 )
@@ -41,6 +41,7 @@ _EVIDENCE_PRIORITY = {
     "history_only": 2,
     "family": 3,
     "hypothetical": 3,
+    "uncertain": 3,
     "unanswered": 4,
     "exam": 4,
 }
@@ -93,7 +94,8 @@ class RuleAnalysis:
 
     def _finding(self, mentions: list[Mention]) -> RuleFinding:
         status, votes, support = decide(mentions)
-        return RuleFinding(value=status == "present", status=status, confidence=confidence(status, votes),
+        conf = confidence(status, votes, any(m.sentence.role != "clinician" for m in support))
+        return RuleFinding(value=status == "present", status=status, confidence=conf,
                            evidence=[self._span(m) for m in support])
 
     def _span(self, m: Mention) -> Span:
@@ -204,7 +206,7 @@ def _collect(mentions: dict[str, list[Mention]], doc: Any, off: int, sent_starts
         if k < 0 or start_char >= sents[k].end:
             continue  # inside a speaker tag
         s = sents[k]
-        cats = {mod.category.upper() for mod in ent._.modifiers if not answer_particle(doc, mod, ent)}
+        cats = categories(ent)
         answer = None
         if s.question and not (PATIENT_QUESTIONS_ARE_STATEMENTS and s.role in ("patient", "family")):
             answer, pol = _answer(structure, s, norm, polarity_cache)

@@ -5,11 +5,12 @@ without one); the decision is on the equal-weight mean of the two probabilities 
 
     score = RULE_WEIGHT * P_rules(true) + (1 - RULE_WEIGHT) * P_model(yes),   value = score >= threshold
 
-``P_rules`` is the rule finding's heuristic confidence (``appliance.rules``: present 0.65-0.95, absent
-0.10-0.25, history/family/hypothetical 0.20, asked but unanswered 0.05), as the 'rules' strategy reports
-it (``rule_score``). With the default threshold 0.5 the model keeps or drops a weak rule finding (one
-present mention needs P(yes) >= 0.35) and can overturn a rule 'absent' only when it is sure
-(P(yes) >= 0.9). Equal weights are a fixed choice (no parameter fitted to any data set).
+``P_rules`` is the rule finding's heuristic confidence (``appliance.rules.findings``: present 0.55-0.95,
+absent 0.10-0.25, history/family/hypothetical/uncertain 0.20, asked but unanswered 0.05), as the 'rules'
+strategy reports it (``rule_score``). With the default threshold 0.5 the model keeps or drops a weak
+rule finding (one present mention needs P(yes) >= 0.20 in the patient's own words, >= 0.45 in a
+clinician's) and can overturn a rule 'absent' only when it is sure (P(yes) >= 0.9). Equal weights are a
+fixed choice (no parameter fitted to any data set).
 """
 
 from __future__ import annotations
