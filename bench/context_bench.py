@@ -186,6 +186,19 @@ def markdown(result: dict) -> str:
             ng = s["classes"]["negated"]
             lines.append(f"| {strat} | {g} | {s['n']} | {_f(s['accuracy'])} | {_f(s['sensitivity'])} | "
                          f"{_f(s['specificity'])} | {_f(ng['precision'])} | {_f(ng['recall'])} |")
+    before = result.get("before")
+    if before:
+        intro = (f"Before: `{before['label']}`, the same sentences and script run on "
+                 f"{before.get('code') or 'an earlier checkout'}:")
+        header = ("| strategy | accuracy all | accuracy held-out | negation P | negation R | now: accuracy all "
+                  "| now: held-out |")
+        lines += ["", intro, "", header, "|---|---|---|---|---|---|---|"]
+        for strat, rep in before["strategies"].items():
+            now = result["strategies"].get(strat)
+            ng = rep["all"]["classes"]["negated"]
+            lines.append(f"| {strat} | {_f(rep['all']['accuracy'])} | {_f(rep['heldout']['accuracy'])} | "
+                         f"{_f(ng['precision'])} | {_f(ng['recall'])} | "
+                         f"{_f(now['all']['accuracy']) if now else '–'} | {_f(now['heldout']['accuracy']) if now else '–'} |")
     for strat, rep in result["strategies"].items():
         lines += ["", f"**{strat}**, per class (precision / recall; gold count), all / held-out:", "",
                   "| class | all P | all R | all n | held-out P | held-out R | held-out n |", "|---|---|---|---|---|---|---|"]
@@ -215,8 +228,17 @@ def main() -> int:
     ap.add_argument("--models", type=Path, default=None, help="models folder (default: APPLIANCE_MODELS_DIR)")
     ap.add_argument("--errors", action="store_true", help="print the tuning part's rule errors and stop")
     ap.add_argument("--out", type=Path, default=None, help="write the JSON here only (no table, no docs)")
+    ap.add_argument("--before", type=Path, default=OUT / "context_bench_before.json",
+                    help="an earlier run's JSON (--out), shown next to this one")
+    ap.add_argument("--render", action="store_true",
+                    help="only re-render the table and docs from bench/results/context_bench.json")
     args = ap.parse_args()
 
+    if args.render:
+        result = json.loads((OUT / "context_bench.json").read_text(encoding="utf-8"))
+        _add_before(result, args.before)
+        _write(result)
+        return 0
     items = load_items()
     statuses = run_rules_status(items)
     if args.errors:
@@ -245,16 +267,32 @@ def main() -> int:
         print(f"{strat:7s} accuracy all {_f(a['all']['accuracy'])}  tuning {_f(a['tuning']['accuracy'])}  "
               f"held-out {_f(a['heldout']['accuracy'])}  negation P {_f(a['all']['classes']['negated']['precision'])}"
               f" R {_f(a['all']['classes']['negated']['recall'])}  ({facts['seconds']} s)")
-    text = json.dumps(result, indent=1, ensure_ascii=False) + "\n"
     if args.out:
-        args.out.write_text(text, encoding="utf-8")
+        args.out.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         return 0
+    _add_before(result, args.before)
+    _write(result)
+    return 0
+
+
+def _add_before(result: dict, path: Path | None) -> None:
+    """Attach the headline figures of an earlier run (``--before``), when its file exists."""
+    if path is None or not path.is_file():
+        return
+    b = json.loads(path.read_text(encoding="utf-8"))
+    result["before"] = {"label": path.name, "generated": b.get("generated"), "code": b.get("code"),
+                        "strategies": {s: {g: r[g] for g in ("all", "tuning", "heldout") if g in r}
+                                       for s, r in b["strategies"].items()}}
+
+
+def _write(result: dict) -> None:
+    """bench/results/context_bench.json and .md, and the block in docs/rules-baseline.md."""
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "context_bench.json").write_text(text, encoding="utf-8")
+    (OUT / "context_bench.json").write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n",
+                                            encoding="utf-8")
     md = markdown(result)
     (OUT / "context_bench.md").write_text(md.replace(BEGIN, "").replace(END, "").strip() + "\n", encoding="utf-8")
     write_doc(md)
-    return 0
 
 
 if __name__ == "__main__":

@@ -156,6 +156,18 @@ def markdown(result: dict) -> str:
             f"{_f(m['specificity'])} | {_f(lo)}–{_f(hi)} | {s['ms_median']:.1f}, {s['ms_p95']:.1f} | "
             f"{s['cpu_ms_median']:.1f} |"
         )
+    if result.get("subsets"):
+        before = result.get("before") or {}
+        lines += ["", "Median macro-F1 per split and `source_subset`"
+                  + (f" (before: `{before['label']}`)" if before else "") + ":", "",
+                  "| split / subset | documents | median macro-F1 | median MCC |"
+                  + (" before: macro-F1 | before: MCC |" if before else ""),
+                  "|---|---|---|---|" + ("---|---|" if before else "")]
+        rows = [(n, result["splits"][n]) for n in ("dev", "test", "all")] + sorted(result["subsets"].items())
+        for name, s in rows:
+            b = (before.get("subsets", {}) | before.get("splits", {})).get(name)
+            extra = f" {_f(b['median']['macro_f1'])} | {_f(b['median']['mcc'])} |" if b else ""
+            lines.append(f"| {name} | {s['n']} | {_f(s['median']['macro_f1'])} | {_f(s['median']['mcc'])} |{extra}")
     lines += [
         "",
         (
@@ -201,6 +213,8 @@ def main() -> int:
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--task", default="symptoms13")
     ap.add_argument("--no-write", action="store_true", help="print only; do not write JSON / Markdown")
+    ap.add_argument("--before", type=Path, default=None,
+                    help="an earlier run's JSON (--out): its figures go next to these in the per-subset table")
     ap.add_argument("--out", type=Path, default=None,
                     help="write the JSON here (and nothing else), e.g. for a before/after comparison")
     ap.add_argument(
@@ -293,6 +307,12 @@ def main() -> int:
             f"sens {_f(m['sensitivity'])}  spec {_f(m['specificity'])}  {s['ms_median']:.1f} ms/doc (CPU {s['cpu_ms_median']:.1f})  "
             f"95% CI of median macro-F1 {_f(s['median_macro_f1_ci95'][0])}-{_f(s['median_macro_f1_ci95'][1])}"
         )
+    if args.before is not None:
+        b = json.loads(args.before.read_text(encoding="utf-8"))
+        result["before"] = {"label": args.before.name, "generated": b.get("generated"),
+                            "splits": {k: {"n": v["n"], "median": v["median"]} for k, v in b["splits"].items()},
+                            "subsets": {k: {"n": v["n"], "median": v["median"]}
+                                        for k, v in b.get("subsets", {}).items()}}
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
