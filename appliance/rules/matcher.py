@@ -20,7 +20,9 @@ import numpy
 from ..normalize import base_language, is_persian
 from ._spacy import blank, modules
 from .context import context_rules
+from .fuzzy import SpellingCorrector
 from .lexicon import build_rules, feature_terms
+from .matchtext import MatchText, build_match_text
 
 if TYPE_CHECKING:
     from ..tasks import Task
@@ -77,12 +79,18 @@ class RulePipeline:
         )
         if ctx_rules:
             ctx.add(ctx_rules)
+        # misspelt lexicon words (``fuzzy``): English only, where the common-word list is
+        self.correct = SpellingCorrector(terms) if language == "en" else None
         self.lock = threading.Lock()
         from spacy.attrs import SENT_START
         from spacy.util import filter_spans
 
         self.SENT_START = SENT_START
         self.filter_spans = filter_spans
+
+    def match_text(self, view: str) -> MatchText:
+        """The text the matcher reads for a document's speech view, with its offset map (``matchtext``)."""
+        return build_match_text(view, self.persian, self.language, self.correct)
 
     # ConText pairs every modifier with every target of the doc before it applies sentence scope, so one
     # spaCy doc per transcript costs O(turns^2). Scopes never cross a sentence, so running blocks of whole
