@@ -17,11 +17,12 @@ Confidence (a heuristic, not a fitted model; ``confidence``)
   0.95); -0.20 if there are also absent votes. ``absent``: 0.90, -0.15 if there are present votes;
   ``history_only`` / ``family`` / ``hypothetical`` / ``uncertain``: 0.80; ``not_mentioned``: 0.95
   (clamped to [0.5, 0.95]). The numbers are the development split's accuracy per bucket, rounded down
-  (docs/rules-baseline.md; present with 1 / 2 / 3+ votes: own statement 0.82 / 0.95 / 0.95, clinician
-  only 0.57 / 0.88 / 0.75, contradicted own single vote 0.63; absent 0.96; not_mentioned 0.997), the
-  same for every feature. Untagged text (notes, dictations) has no measurement of its own: it is counted
-  as an own statement, the writer's. ``not_mentioned`` is that reliable only because most features are
-  rare: for a common symptom (pain) silence is weaker evidence.
+  (docs/rules-baseline.md; present with 1 / 2 / 3+ votes: own statement 0.81 / 0.91 / 0.95, clinician
+  only 0.56 / 0.89 / 0.75, contradicted own single vote 0.67, taken down to 0.60 as measured before the
+  speech-recognition changes (0.63); absent 0.96; not_mentioned 0.997), the same for every feature.
+  Untagged text (notes, dictations) has no measurement of its own: it is counted as an own statement,
+  the writer's. ``not_mentioned`` is that reliable only because most features are rare: for a common
+  symptom (pain) silence is weaker evidence.
 """
 
 from __future__ import annotations
