@@ -8,7 +8,8 @@
   (their claim ids were hex too) so a box upgraded with inputs in ``work/`` recovers them.
 * In ``failed/`` an input keeps its name when it is free and short enough for its sidecar
   (``<name>.error.json`` within 255 bytes); otherwise it gets ``<claim>~<name, shortened>``
-  (``failed_name``) and its sidecar keeps the full name (``input_name``), which is what
+  (``failed_name``; ``<claim>~<name>.input`` for a name that ends in ``.error.json``, which would read
+  as a sidecar) and its sidecar keeps the full name (``input_name``), which is what
   ``appliance requeue`` restores.
 """
 
@@ -30,6 +31,7 @@ from .reader import display_name
 
 NAME_MAX = 255  # bytes in one file name (Linux)
 ERROR_SUFFIX = ".error.json"
+FAILED_TAIL = b".input"  # added in failed/ to an input whose name ends in ERROR_SUFFIX (``failed_name``)
 CLAIM_RE = re.compile(r"[0-9a-f]{1,40}")
 _LEGACY_RE = re.compile(r"([0-9a-f]{1,40})~(.+)", re.DOTALL)
 
@@ -82,17 +84,20 @@ def _cut(raw: bytes, limit: int) -> bytes:
 def failed_name(name: str, claim: str, taken: bool) -> str:
     """The name of a quarantined input in ``failed/``: ``name`` itself if free (``taken`` False) and
     its sidecar's name fits NAME_MAX; else ``<claim>~<name>``, the name shortened (its extension kept,
-    up to 16 bytes) so that ``<that>.error.json`` fits."""
+    up to 16 bytes) so that ``<that>.error.json`` fits. A name ending in ``.error.json`` (a legal
+    ``.json`` input) is never kept as it is: it would read as a sidecar, and the sidecar of a later
+    input of the shorter name would replace it; it gets ``<claim>~<name>.input``."""
     raw = os.fsencode(name)
+    tail = FAILED_TAIL if raw.endswith(ERROR_SUFFIX.encode()) else b""
     budget = NAME_MAX - len(ERROR_SUFFIX)
-    if not taken and len(raw) <= budget:
+    if not taken and not tail and len(raw) <= budget:
         return name
-    budget -= len(claim) + 1
+    budget -= len(claim) + 1 + len(tail)
     if len(raw) <= budget:
-        return f"{claim}~{name}"
+        return f"{claim}~{os.fsdecode(raw + tail)}"
     dot = raw.rfind(b".")
     ext = raw[dot:] if 0 < dot and len(raw) - dot <= 16 else b""
-    return f"{claim}~{os.fsdecode(_cut(raw[: len(raw) - len(ext)], budget - len(ext)) + ext)}"
+    return f"{claim}~{os.fsdecode(_cut(raw[: len(raw) - len(ext)], budget - len(ext)) + ext + tail)}"
 
 
 def original_name(name: str, input_name: str | None) -> str:

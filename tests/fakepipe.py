@@ -5,6 +5,7 @@ fake makes the lifecycle tests fast and deterministic. Behaviour is steered by m
 documents (test data, not patient text): ``#boom`` raises, ``#flaky`` raises on the first call per id,
 ``#toolong`` raises InputError, ``#slow`` sleeps ``FAKE_SLOW_SECONDS`` (default 2), ``#crash`` kills
 the process that runs it (SIGKILL: a poison pill, as a segfault in a native library would).
+``FAKE_LOAD_SECONDS`` (default 0) makes each load take that long (a large model).
 
 Run as a script, it is ``appliance`` with this pipeline swapped in:
 ``python tests/fakepipe.py run --config F``.
@@ -37,6 +38,7 @@ class FakePipeline:
 
     @classmethod
     def load(cls, settings) -> FakePipeline:
+        time.sleep(float(os.environ.get("FAKE_LOAD_SECONDS", "0")))
         return cls(settings)
 
     def describe(self) -> dict:

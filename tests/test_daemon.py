@@ -374,6 +374,32 @@ def test_a_missing_outbox_keeps_inputs_queued_until_it_is_back(tmp_path):
     assert env.failures() == {} and d.status.processed == 2
 
 
+def test_a_storage_error_while_writing_does_not_make_the_input_a_suspect(tmp_path, monkeypatch):
+    """A full disk when the attempt's end is recorded left the record "in flight": on the retry the live
+    daemon took its own storage error for a death and sent the input to a child process."""
+    import errno
+
+    from appliance.store import Store
+
+    env = Env(tmp_path)
+    real, failed = Store.save_attempts, []
+
+    def save_attempts(self, item, rec, *, sync=True):
+        if not rec.in_flight and not failed:  # the attempt ended: the disk is full just then
+            failed.append(item.name)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, item, rec, sync=sync)
+
+    monkeypatch.setattr(Store, "save_attempts", save_attempts)
+    iso, pipe = ScriptedIsolator(), FakePipeline()
+    d = Daemon(load_config(env.config, env={}), loader=lambda s: pipe, notifier=lambda m: None, isolator=iso)
+    d.start()
+    env.drop("a.txt", "pain")
+    run_until(d, lambda: env.files("outbox") != [] and env.files("work") == [])
+    assert failed == ["a.txt"] and d.status.retries == 1 and d.status.processed == 1
+    assert iso.runs == [] and pipe.calls == ["a", "a"]  # retried by the daemon itself, not isolated
+
+
 def test_refuses_to_start_without_recipients(tmp_path):
     from appliance.errors import ConfigError
 
@@ -574,6 +600,43 @@ def test_sigterm_finishes_the_current_file(tmp_path):
     assert events.index("stopping") < events.index("processed") < events.index("stopped")
 
 
+def test_sighup_finishes_the_current_file_and_exits_to_be_restarted(tmp_path):
+    """`kill -HUP` (the reflex for "reload") killed the daemon on the spot, and systemd's
+    `Restart=on-failure` counts a death by SIGHUP as clean: the box stayed down. Now it is a restart:
+    the current input finishes, then exit 75, which the unit restarts (with the config re-read)."""
+    env = Env(tmp_path)
+    proc = fake(env, FAKE_SLOW_SECONDS="2")
+    proc.wait_event("ready")
+    env.drop("slow.txt", "#slow pain")
+    proc.wait_event("processing")
+    proc.p.send_signal(signal.SIGHUP)
+    assert proc.p.wait(60) == 75
+    proc._fh.close()
+    assert proc.events("processed") and len(env.files("outbox")) == 1 and env.files("work") == []
+    assert proc.events("stopping")[0]["signal"] == "SIGHUP"
+
+
+def test_a_hangup_of_the_whole_group_is_not_held_against_a_suspect(tmp_path):
+    """A terminal that closes sends SIGHUP to the daemon and its child alike (`appliance run` started by
+    hand): the child, which leaves such decisions to its parent, must not die of it (a crash counted
+    against the input); the parent finishes the input and exits to be restarted."""
+    env = Env(tmp_path)
+    env.drop("slow.txt", "#slow pain")
+    proc = fake(env, FAKE_SLOW_SECONDS="30")
+    proc.wait_event("processing", file="slow.txt")
+    proc.kill()  # a suspect from now on
+    calls = tmp_path / "calls.log"
+    proc = fake(env, FAKE_SLOW_SECONDS="3", FAKE_CALL_LOG=str(calls))
+    child = proc.wait_event("worker_started")["pid"]
+    wait_for(lambda: calls.exists() and calls.read_text(), 30, what="the child extracting")
+    for pid in (child, proc.pid):
+        os.kill(pid, signal.SIGHUP)
+    assert proc.p.wait(60) == 75
+    proc._fh.close()
+    assert not proc.events("retry_scheduled") and proc.events("processed")[0]["isolated"] is True
+    assert env.files("work") == [] and len(env.files("outbox")) == 1
+
+
 def test_second_sigterm_stops_now_and_the_file_is_recovered(tmp_path):
     env = Env(tmp_path)
     proc = fake(env, FAKE_SLOW_SECONDS="30")
@@ -679,6 +742,21 @@ def test_kills_while_an_input_is_in_flight_never_set_it_aside(tmp_path):
     (isolating,) = proc.events("isolating")
     assert isolating["interrupted"] == 4 and isolating["crashes"] == 0
     assert proc.events("processed")[0]["isolated"] is True
+
+
+def test_a_suspect_is_extracted_even_when_loading_the_models_takes_longer_than_max_file_seconds(tmp_path):
+    """`service.max_file_seconds` bounds one input's extraction, not loading the models: a child that
+    needs longer to load them than that (a large model, a slow disk) must not be killed at every try,
+    which kept the suspect in work/ for good as `environment_error`."""
+    env = Env(tmp_path, service={"max_file_seconds": 2.0, "log_format": "json"})
+    env.drop("slow.txt", "#slow pain")
+    proc = fake(env, FAKE_SLOW_SECONDS="30")
+    proc.wait_event("processing", file="slow.txt")
+    proc.kill()  # a suspect from now on
+    proc = fake(env, FAKE_SLOW_SECONDS="0.1", FAKE_LOAD_SECONDS="4")
+    proc.wait_event("processed", file="slow.txt", timeout=60)
+    assert proc.stop() == 0
+    assert not proc.events("retry_scheduled") and env.files("work") == [] and len(env.files("outbox")) == 1
 
 
 def test_config_error_is_clear_and_exit_78(tmp_path):
@@ -1024,3 +1102,43 @@ def test_throttle_writes_one_line_per_condition_and_interval(caplog):
     lines = [r.getMessage() for r in caplog.records]
     assert lines == ["retry_scheduled", "retry_scheduled", "retry_scheduled", "storage_recovered"]
     assert caplog.records[1].fields["repeated"] > 500 and caplog.records[3].fields["failures"] == 1100
+
+
+def test_an_answer_the_child_already_gave_is_taken_however_late_the_daemon_looks(tmp_path, monkeypatch):
+    """A daemon that was itself held up (SIGSTOP, a frozen VM, heavy swapping) past the child's deadline
+    must read the answer waiting in the pipe, not kill a child that has finished and count a crash."""
+    from types import SimpleNamespace
+
+    from appliance.daemon import isolation
+    from appliance.inputs import ParseLimits
+    from appliance.settings import PipelineSettings
+
+    go, given = tmp_path / "go", tmp_path / "given"
+    answer = {"event": "input_error", "reason": "whitespace_only", "message": "m", "stage": "parse"}
+    child = (
+        "import json, os, sys, time; sys.stdin.buffer.read(); "
+        "os.write(1, json.dumps({'event': 'loaded'}).encode() + b'\\n')\n"
+        f"while not os.path.exists({str(go)!r}): time.sleep(0.01)\n"
+        f"os.write(1, json.dumps({answer!r}).encode() + b'\\n'); open({str(given)!r}, 'w').close()"
+    )
+    offset, loaded = [0.0], []
+    real_read = os.read
+
+    def read(fd, n):  # notes when the daemon has read the child's `loaded` line
+        data = real_read(fd, n)
+        if b'"loaded"' in data:
+            loaded.append(True)
+        return data
+
+    def keepalive():  # once loaded: the answer is given while the daemon is held up for 100 s
+        if loaded and not go.exists():
+            go.touch()
+            wait_for(given.exists, 30, what="the child's answer")
+            offset[0] += 100.0
+
+    monkeypatch.setattr(os, "read", read)
+    monkeypatch.setattr(isolation, "time", SimpleNamespace(monotonic=lambda: time.monotonic() + offset[0]))
+    iso = isolation.SubprocessIsolator(PipelineSettings(strategy="rules"), ParseLimits(16, 65536), timeout=10,
+                                       load_timeout=60, command=[sys.executable, "-c", child])
+    with pytest.raises(isolation.ParseStageError):  # the child's answer, not ChildCrashed("timeout")
+        iso.run(b"   ", "x.txt", keepalive)

@@ -212,6 +212,25 @@ def test_requeue_keeps_a_tilde_in_the_name(store):
     assert store.requeue(prefixed) == store.inbox / "ward~3.txt"
 
 
+def test_an_input_named_like_a_sidecar_is_never_replaced_and_can_be_requeued(store):
+    """An input `visit.error.json` (a legal `.json` name) quarantined under its own name was listed as the
+    sidecar of a phantom `visit`, could not be requeued, and the sidecar of a later failed input `visit`
+    replaced it: a transcript lost."""
+    for name, content in (("visit.error.json", "transcript one"), ("visit", "transcript two")):
+        (store.inbox / name).write_text(content)
+        record = FailureRecord(input_name=name, reason="binary", attempts=1)
+        store.fail(store.claim(store.inbox / name), record)
+    assert sorted(r.input_name for _, r in store.failures()) == ["visit", "visit.error.json"]
+    assert store.counts()["failed"] == 2
+    kept = sorted(p.read_text() for p, _ in store.failures())
+    assert kept == ["transcript one", "transcript two"]
+    for path, _ in store.failures():
+        store.requeue(path.name)
+    assert sorted(os.listdir(store.inbox)) == ["visit", "visit.error.json"]
+    assert (store.inbox / "visit.error.json").read_text() == "transcript one"
+    assert list(store.failed.iterdir()) == []
+
+
 def test_stale_temp_files_removed(store):
     (store.outbox / ".tmp-abc-x.json.age").write_bytes(b"half")
     (store.inbox / ".tmp-writer").write_bytes(b"integrator's")

@@ -36,7 +36,8 @@ def run(config_file: Path | None) -> None:
     """Run the drop-folder daemon in the foreground (systemd: Type=notify).
 
     Loads and warms the models once, processes what is already in work/ and the inbox, then watches.
-    SIGTERM finishes the current input and exits; a second SIGTERM exits at once.
+    SIGTERM finishes the current input and exits; a second SIGTERM exits at once. SIGHUP finishes the
+    current input and exits with status 75 (systemd restarts it, re-reading the config).
     """
     from ..config import config_path
     from ..daemon import Daemon

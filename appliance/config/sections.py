@@ -231,7 +231,7 @@ class ServiceConfig(_Section):
         le=86400,
         description="At start, how long to wait for a configured model bundle that is not there (a USB "
         "stick or network mount not mounted yet), telling systemd so, before exiting with status 75 to "
-        "be restarted (the unit's `Restart=on-failure`). A bundle that is there but damaged fails at "
+        "be restarted (the unit's `Restart=always`). A bundle that is there but damaged fails at "
         "once (status 78).",
     )
     result_mode: int = Field(

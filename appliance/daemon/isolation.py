@@ -15,7 +15,7 @@ The child's stderr is the daemon's (the journal); it logs as the daemon does, ne
 
 The child is the daemon's own command line (``worker_command``: the same interpreter, script and
 options, so a wrapper that swaps the pipeline loader is honoured) with ``isolated-worker``. It ignores
-SIGTERM/SIGINT (the parent decides: a warm stop waits for it, a cold stop kills it), dies with the
+SIGTERM/SIGINT/SIGHUP (the parent decides: a warm stop waits for it, a cold stop kills it), dies with the
 parent (``PR_SET_PDEATHSIG``, and a thread watching ``getppid()`` where that is unavailable), and
 gets no ``NOTIFY_SOCKET``: only the main process talks to systemd (``NotifyAccess=main``). Under the
 unit's ``KillMode=mixed`` a stop's final SIGKILL reaches it too.
@@ -109,6 +109,14 @@ def worker_command() -> list[str]:
     return [*prefix, WORKER_COMMAND]
 
 
+def child_load_timeout(max_file_seconds: float, load_seconds: float) -> float:
+    """Seconds a child may take to load the pipeline: at least ``max_file_seconds`` (which bounds the
+    extraction, not the load), and three times what the daemon's own load took at start plus a minute
+    (the same work, often with a warmer file cache; the margin is this project's choice), so that a
+    model slower to load than one input may take is not killed at every try."""
+    return max(max_file_seconds, 3 * load_seconds + 60.0)
+
+
 class SubprocessIsolator:
     """Each ``run`` starts ``command`` (default ``worker_command()``), waits up to ``load_timeout``
     seconds for it to load the pipeline and up to ``timeout`` seconds for the answer."""
@@ -177,13 +185,16 @@ class SubprocessIsolator:
         deadline = time.monotonic() + self.load_timeout
         while True:
             keepalive()
-            if time.monotonic() > deadline:
+            # Past the deadline, what the child has already written is still read first: a daemon held
+            # up itself (SIGSTOP, a frozen VM) must not kill a child that answered in time.
+            late = time.monotonic() > deadline
+            if not sel.select(timeout=0 if late else 0.5):
+                if not late:
+                    continue
                 proc.kill()
                 if loaded:
                     raise ChildCrashed("timeout")
                 raise IsolationUnavailable(f"the worker did not load within {self.load_timeout:.0f} s")
-            if not sel.select(timeout=0.5):
-                continue
             chunk = os.read(fd, 1 << 16)
             if not chunk:  # end of output: the child is gone without an answer
                 code = proc.wait()
@@ -252,7 +263,7 @@ def worker_main(loader: PipelineLoader, stdin: BinaryIO, stdout: BinaryIO) -> in
 
     req = json.loads(stdin.read())
     _die_with_parent(int(req["parent"]))
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
     setup_logging(*req["log"])
 

@@ -49,7 +49,7 @@ class PipelineLike(Protocol):
 
 
 PipelineLoader = Callable[[PipelineSettings], PipelineLike]
-EX_TEMPFAIL = 75  # sysexits.h: "try again later"; systemd's Restart=on-failure restarts it
+EX_TEMPFAIL = 75  # sysexits.h: "try again later"; the unit (Restart=always, 78 excluded) restarts it
 POLL_SECONDS = 2.0
 BROKEN_RETRY_SECONDS = 10.0
 

@@ -11,7 +11,8 @@ In two steps, so that the daemon can report the start of the (slow) extraction i
 Every result file is durable before the ledger entry, and the ledger entry before the input leaves
 ``work/``: a crash between two outputs leaves the input in ``work/`` and no ledger entry, so it is
 processed again at the next start and the missing output written. ``in_flight`` covers exactly the
-parsing and the extraction: a death while writing never makes an input a suspect. Expected failures
+parsing and the extraction: a death while writing never makes an input a suspect, nor does a storage
+error that kept the end of an attempt from being recorded (this process saw it, alive). Expected failures
 come back as ``Failed`` with the stage they happened in; anything else is raised (the daemon treats
 it as an unexpected error).
 """
@@ -73,6 +74,9 @@ class Processor:
         self.max_file_bytes = max_file_bytes
         self.retention = retention
         self.keepalive = keepalive
+        # Claims whose attempt ended in this process while their record still says "in flight" (clearing
+        # it failed: a full or read-only disk). This process is alive, so that was no death.
+        self._ended_unrecorded: set[str] = set()
 
     def begin(self, item: WorkItem) -> Started | Isolate | Outcome:
         """Read, mark the attempt in flight, parse, check idempotency. ``Started`` if the pipeline is
@@ -91,9 +95,10 @@ class Processor:
             return Failed(Stage.READ, e, size=file_size(item.path))
         bytes_sha256 = hashlib.sha256(raw).hexdigest()
         rec = self.store.attempt_record(item)
-        if rec.in_flight:  # the process died during its last attempt (a kill, a crash: unknown)
-            rec.interrupted += 1
+        if rec.in_flight and item.claim not in self._ended_unrecorded:
+            rec.interrupted += 1  # the process died during its last attempt (a kill, a crash: unknown)
             rec.suspect = True
+        self._ended_unrecorded.discard(item.claim)
         rec.in_flight = True
         rec.attempts += 1
         try:
@@ -163,6 +168,7 @@ class Processor:
         try:
             self.store.save_attempts(item, rec, sync=False)
         except OSError as e:
+            self._ended_unrecorded.add(item.claim)
             return Failed(Stage.STORAGE, e, failed.bytes_sha256, failed.size)
         return failed
 
@@ -198,6 +204,7 @@ class Processor:
             self.store.mark_done(key, self._ledger_info(doc_id, bytes_sha256))
             self._cleanup(item, key, raw)
         except OSError as e:
+            self._ended_unrecorded.add(item.claim)  # (the record may still say in flight)
             return Failed(Stage.STORAGE, e, bytes_sha256, len(raw))
         missing = sum(1 for f in result.features.values() if f.status == "missing")
         seconds = round(time.monotonic() - t0, 3)

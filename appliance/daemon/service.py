@@ -9,7 +9,9 @@ reads top to bottom::
 
 Signals: the first SIGTERM/SIGINT finishes the current input and exits; a second one stops at once
 (the input stays in ``work/`` and is recovered at the next start; a suspect's child process is
-killed). A crash (SIGKILL, power loss) is recovered the same way; the input that was in flight then
+killed). SIGHUP is a restart: the current input finishes, then the exit status is 75, which the unit's
+``Restart=always`` restarts (with the default action the process died at once, and systemd counts
+a death by SIGHUP as a clean exit: the service stayed down). A crash (SIGKILL, power loss) is recovered the same way; the input that was in flight then
 is a suspect and is only extracted again in a child process (``isolation``), so killing the daemon
 never counts against an input. One ``except`` per input: one bad file never stops the loop.
 """
@@ -37,8 +39,8 @@ from ..state import ServiceStatus
 from ..store import Store, WorkItem
 from .apply import OutcomeHandler
 from .intake import Intake
-from .isolation import InlineIsolator, Isolator, SubprocessIsolator
-from .models import PipelineLike, PipelineLoader, PipelineSlot, load_when_present
+from .isolation import InlineIsolator, Isolator, SubprocessIsolator, child_load_timeout
+from .models import EX_TEMPFAIL, PipelineLike, PipelineLoader, PipelineSlot, load_when_present
 from .outcome import Isolate, Outcome, Started
 from .policy import FailurePolicy
 from .processing import Processor
@@ -118,6 +120,7 @@ class Daemon:
         self.recipients: list[Any] = []
         self.processor: Processor | None = None  # made by start(), once models and keys are loaded
         self._stop = False
+        self._exit_code = 0  # EX_TEMPFAIL after SIGHUP: to be restarted
 
     @property
     def status(self) -> ServiceStatus:
@@ -132,12 +135,15 @@ class Daemon:
     # ------------------------------------------------------------------------------------ lifecycle
 
     def request_stop(self, signum: int = signal.SIGTERM, frame: Any = None) -> None:
-        """Signal handler: the first call finishes the current input and ends the loop; a second one
-        raises ``ColdStop`` (leave now; the input stays in work/)."""
+        """Signal handler: the first call finishes the current input and ends the loop (``run`` then
+        returns 75 if it was SIGHUP, to be restarted); a second one raises ``ColdStop`` (leave now; the
+        input stays in work/)."""
         if self._stop:
             event(log, logging.WARNING, "cold_stop", signal=signal.Signals(signum).name)
             raise ColdStop()
         self._stop = True
+        if signum == signal.SIGHUP:
+            self._exit_code = EX_TEMPFAIL
         event(log, logging.INFO, "stopping", signal=signal.Signals(signum).name, current=self.status.current)
         self.reporter.notify("STOPPING=1")
 
@@ -171,7 +177,8 @@ class Daemon:
             return
         self.slot = PipelineSlot(self.loader, settings, pipeline, on_load=self._describe)
         self._describe(pipeline)
-        event(log, logging.INFO, "models_loaded", seconds=round(time.monotonic() - t0, 3))
+        load_seconds = time.monotonic() - t0
+        event(log, logging.INFO, "models_loaded", seconds=round(load_seconds, 3))
         limits = ParseLimits(cfg.limits.max_json_depth, cfg.limits.max_metadata_bytes)
         isolator = self.isolator or (
             InlineIsolator(self.slot.get, limits)
@@ -180,7 +187,7 @@ class Daemon:
                 settings,
                 limits,
                 timeout=cfg.service.max_file_seconds,
-                load_timeout=cfg.service.max_file_seconds,
+                load_timeout=child_load_timeout(cfg.service.max_file_seconds, load_seconds),
                 log_format=cfg.service.log_format,
                 log_level=cfg.service.log_level,
             )
@@ -217,12 +224,11 @@ class Daemon:
             event(log, logging.WARNING, "describe_failed", **exception_fields(e))
 
     def run(self, install_signals: bool = True) -> int:
-        """Start, loop until stopped, shut down. Returns the exit status (0); ``ApplianceError`` from
-        ``start`` is logged (``start_failed``) and raised."""
+        """Start, loop until stopped, shut down. Returns the exit status (0; 75 after SIGHUP);
+        ``ApplianceError`` from ``start`` is logged (``start_failed``) and raised."""
         if install_signals:
-            signal.signal(signal.SIGTERM, self.request_stop)
-            signal.signal(signal.SIGINT, self.request_stop)
-        code = 0
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                signal.signal(sig, self.request_stop)
         try:
             try:
                 self.start()
@@ -248,7 +254,7 @@ class Daemon:
             except OSError:  # pragma: no cover
                 pass
             event(log, logging.INFO, "stopped", processed=self.status.processed, failed=self.status.failed)
-        return code
+        return self._exit_code
 
     # ------------------------------------------------------------------------------------ the loop
 

@@ -9,6 +9,8 @@ Only the chat template may write control tokens; text inside a message is text.
 text so that none of them occurs in it: a WORD JOINER (U+2060, invisible, no width) goes after the
 first character of every occurrence (``<|im_end|>`` → ``<⁠|im_end|>``). The model then reads the
 same characters as ordinary text tokens (``<``, the joiner, ``|im_end|>``), never the control id.
+The seq2seq translators (Marian, NLLB: ``appliance.translate.seq2seq``) apply the same rewrite before their
+``tokenizers`` tokenizer reads a document (``</s>``, ``eng_Latn`` are special tokens there).
 Pure string work: no onnxruntime import here.
 """
 
@@ -40,13 +42,18 @@ def bundle_control_strings(bundle_dir: Path, extra: Iterable[str | None] = ()) -
         except (OSError, ValueError, AttributeError):
             continue
         entries += list(data.values()) if isinstance(data, dict) else list(data)
-    for entry in entries:
-        if not isinstance(entry, dict) or not isinstance(entry.get("content"), str):
-            continue
-        content = entry["content"]
-        if entry.get("special") or _MARKUP.fullmatch(content):
-            found.add(content)
-    return frozenset(s for s in found if len(s) >= 2 and s.strip() == s)
+    added = [(e["content"], bool(e.get("special"))) for e in entries
+             if isinstance(e, dict) and isinstance(e.get("content"), str)]
+    return control_strings(added) | frozenset(s for s in found if len(s) >= 2 and s.strip() == s)
+
+
+def control_strings(added: Iterable[tuple[str, bool]]) -> frozenset[str]:
+    """Of a tokenizer's added tokens ``(content, special)``, the strings it reads as control tokens: those
+    flagged special or shaped like markup (``<...>``, ``[...]``, ``<|...|>``), at least two characters,
+    without surrounding white space. (A seq2seq translator's ``tokenizers.Tokenizer`` gives them with
+    ``get_added_tokens_decoder``.)"""
+    return frozenset(c for c, special in added
+                     if (special or _MARKUP.fullmatch(c)) and len(c) >= 2 and c.strip() == c)
 
 
 class ControlTokens:

@@ -1,6 +1,7 @@
 """``.srt``: a SubRip subtitle file, read with the ``srt`` library.
 
-Each cue's text, with its markup removed (``<i>``, ``<font …>``; character references decoded), becomes
+Each cue's text, with its markup removed (``<i>``, ``<font …>``, and the ``{\\an8}``-style override tags
+that subtitles converted from ASS/SSA carry; character references decoded), becomes
 part of a speaker turn (``appliance.inputs.timeline``): a ``Name: `` label names the speaker, a line
 starting with ``- `` starts a new turn. Cue numbers are not text. The id is the file name without
 ``.srt``; the language is detected.
@@ -9,6 +10,7 @@ starting with ``- `` starts a new turn. Cue numbers are not text. The id is the 
 from __future__ import annotations
 
 import html
+import re
 from pathlib import Path
 
 import srt
@@ -21,11 +23,15 @@ from .decoding import check_id, decode_text
 from .registry import ParseLimits
 from .timeline import TimedCue, assemble, check_times
 
+# An ASS/SSA override block: `{\an8}`, `{\i1}`, `{\pos(10,20)\c&H00FFFF&}` (always opens with a backslash).
+_ASS_OVERRIDE = re.compile(r"\{\\[^{}\n]*\}")
+
 
 def strip_markup(line: str) -> str:
     """A subtitle text line without its tags (the ``webvtt-py`` library's cue-tag stripping, which
-    covers SubRip's HTML-like tags) and with character references (``&amp;``) decoded."""
-    return html.unescape(webvtt.Caption(text=line).text)
+    covers SubRip's HTML-like tags, and ASS/SSA override blocks ``{\\an8}``) and with character
+    references (``&amp;``) decoded."""
+    return html.unescape(webvtt.Caption(text=_ASS_OVERRIDE.sub("", line)).text)
 
 
 def parse(raw: bytes, name: str, limits: ParseLimits) -> Document:

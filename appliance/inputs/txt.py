@@ -30,6 +30,7 @@ from .timeline import TimedCue, assemble, check_times
 # `[start --> end] text` (or `->`); the times themselves are read by `_seconds`.
 _TIMED = re.compile(r"\s*\[\s*(?P<start>[^\]\s]+)\s*--?>\s*(?P<end>[^\]\s]+)\s*\]\s*(?P<rest>.*)")
 _SECONDS = re.compile(r"\d+(?:\.\d+)?s?")
+_WHOLE_SECONDS = re.compile(r"\d+:\d{2}(?::\d{2})?")  # `00:00:01`, `00:01`: no fraction written
 
 
 def parse(raw: bytes, name: str, limits: ParseLimits) -> Document:
@@ -67,9 +68,12 @@ def parse(raw: bytes, name: str, limits: ParseLimits) -> Document:
 
 def _seconds(value: str, n: int) -> float:
     """``00:00:01.200`` / ``0:01.2`` (read by ``webvtt-py``; a decimal comma as SubRip writes it is
-    accepted) or ``1.20s`` / ``1.2`` → seconds. ``InputError`` ``cue_times`` otherwise."""
+    accepted, the fraction may be left out: ``00:00:01``) or ``1.20s`` / ``1.2`` → seconds.
+    ``InputError`` ``cue_times`` otherwise."""
     if _SECONDS.fullmatch(value):
         return float(value.rstrip("s"))
+    if _WHOLE_SECONDS.fullmatch(value):
+        value += ".000"
     try:
         hours, minutes, seconds, millis = Timestamp.from_string(value.replace(",", ".")).to_tuple()
     except MalformedCaptionError:

@@ -4,12 +4,15 @@ Each cue's text, with its markup removed and character references (``&amp;``) de
 of a speaker turn (``appliance.inputs.timeline``): a voice span ``<v Name>`` names the speaker of its
 line, otherwise a ``Name: `` label does. Cue
 identifiers, settings, ``NOTE``, ``STYLE`` and ``REGION`` blocks are not text. The id is the file name
-without ``.vtt``; the language is detected. Blocks that are not cues are ignored, as the standard says.
+without ``.vtt``; the language is detected. Blocks that are not cues are ignored, as the standard says;
+so are cue settings the library does not know or finds invalid (``align:middle`` of older drafts,
+made-up ones): the standard ignores them, and they never carry text.
 """
 
 from __future__ import annotations
 
 import html
+import re
 from pathlib import Path
 
 import webvtt
@@ -21,6 +24,10 @@ from ..reasons import Reason
 from .decoding import check_id, decode_text
 from .registry import ParseLimits
 from .timeline import TimedCue, assemble, check_times
+
+# A cue timing line with settings after it: the settings are cut off before the library reads the file
+# (its strict mode, which refuses unreadable timings, also refuses any setting it does not know).
+_SETTINGS = re.compile(r"^(?P<timing>[ \t]*[\d:.]+[ \t]*-->[ \t]*[\d:.]+)[ \t]+\S[^\n]*$", re.MULTILINE)
 
 
 def _seconds(ts: webvtt.models.Timestamp) -> float:
@@ -39,7 +46,7 @@ def parse(raw: bytes, name: str, limits: ParseLimits) -> Document:
         raise InputError(Reason.WHITESPACE_ONLY, "input text is empty or only whitespace")
     try:
         # strict: a cue block whose timing line cannot be read is an error, not silently dropped text.
-        captions = webvtt.from_string(text, strict=True).captions
+        captions = webvtt.from_string(_SETTINGS.sub(r"\g<timing>", text), strict=True).captions
     except MalformedFileError:
         raise InputError(Reason.SUBTITLE_INVALID, "not a WebVTT file (it must start with 'WEBVTT')") from None
     except MalformedCaptionError:

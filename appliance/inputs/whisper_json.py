@@ -3,13 +3,15 @@ whisperX): an object with ``segments``, each with ``start`` and ``end`` (seconds
 whisperX's diarization, an optional ``speaker`` (``SPEAKER_00``).
 
 Segments become speaker turns with a cue timeline (``appliance.inputs.timeline``); a segment without a
-``speaker`` may name one with a ``Name: `` label. Every other field (the top-level ``text``, ``tokens``,
-``words``, ``avg_logprob``…) is ignored. ``language`` (top level), when present, must be a language
-code. The id is the file name without ``.json``.
+``speaker`` takes the one most of its ``words`` carry (whisperX labels words on their own, and a
+segment no diarization turn overlaps has none), or may name one with a ``Name: `` label. Every other
+field (the top-level ``text``, ``tokens``, the rest of ``words``, ``avg_logprob``…) is ignored.
+``language`` (top level), when present, must be a language code. The id is the file name without ``.json``.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +60,20 @@ def _cue(segment: Any, n: int) -> TimedCue:
         raise InputError(
             Reason.JSON_SEGMENTS, f"segment {n}: 'speaker' must be a string, not {json_type(speaker)}"
         )
+    if speaker is None:
+        speaker = _words_speaker(segment.get("words"))
     lines = text.split("\n")
     return TimedCue(n, start, end, lines, [speaker or None] + [None] * (len(lines) - 1))
+
+
+def _words_speaker(words: Any) -> str | None:
+    """The ``speaker`` most of a segment's ``words`` carry (the first such on a tie), or None. Words that
+    are not objects or carry no string ``speaker`` are left out: ``words`` is otherwise ignored."""
+    if not isinstance(words, list):
+        return None
+    said = [w["speaker"] for w in words if isinstance(w, dict) and isinstance(w.get("speaker"), str)]
+    said = [s for s in said if s.strip()]
+    return Counter(said).most_common(1)[0][0] if said else None
 
 
 def from_data(data: dict[str, Any], name: str, limits: ParseLimits) -> Document:

@@ -200,7 +200,8 @@ def analyse_document(task: Task, prepared: PreparedText, language: str) -> RuleA
         sent_starts = [s.start for s in sents]
         polarity_cache: dict[int, str | None] = {}
         mt = pipe.match_text(view)
-        for doc, off in pipe.run_blocks(mt.text, mt.from_source(starts)):
+        hard = mt.from_source(hard_starts(view, starts))
+        for doc, off in pipe.run_blocks(mt.text, mt.from_source(starts), hard):
             _collect(mentions, doc, off, mt, sent_starts, structure, view, polarity_cache)
         # A question answered by a sentence that itself mentions the feature ("Any pain?" - "Not pain,
         # but ...") defers to that mention: the answer's own words are more specific than yes/no.
@@ -208,6 +209,23 @@ def analyse_document(task: Task, prepared: PreparedText, language: str) -> RuleA
             said = {m.sentence.index for m in ms if not m.sentence.question}
             mentions[key] = [m for m in ms if m.answer is None or m.answer.index not in said]
     return RuleAnalysis(task, prepared, language, structure, mentions, list(pipe.keys))
+
+
+_TERMINAL = frozenset(".?!؟…")
+
+
+def hard_starts(view: str, starts: list[int]) -> list[int]:
+    """The sentence ``starts`` (sorted offsets into ``view``) that begin a line or follow terminal
+    punctuation (``. ? ! ؟ …``, then only spaces): boundaries the text itself marks, which no lexicon
+    term may span (``matcher.RulePipeline.run``). Starts guessed inside unpunctuated speech are left out."""
+    out = []
+    for p in starts:
+        q = p - 1
+        while q >= 0 and view[q] in " \t":
+            q -= 1
+        if q < 0 or view[q] in "\n\r" or view[q] in _TERMINAL:
+            out.append(p)
+    return out
 
 
 def _collect(mentions: dict[str, list[Mention]], doc: Any, off: int, mt: MatchText, sent_starts: list[int],

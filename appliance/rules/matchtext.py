@@ -7,6 +7,8 @@ term (``lexicon.match_form``) and then, in that order of precedence where two ov
 1. expands clinical shorthand (``shorthand/<language>.json``: ``N/V`` -> "nausea vomiting", ``SOB``
    -> "shortness of breath", ``c/o`` -> "complains of"; entries marked case-sensitive only as
    written, so "HA" is a headache and "ha" a laugh), each part of a ``/`` list aligned to its letter;
+   a key said twice or more in a row is not shorthand ("HA HA HA" is a laugh in an upper-case
+   transcript too);
 2. drops a word said twice or more in a row, fillers between ("my my stomach", "throw uh throw up" is a
    match of "throw up"), and fillers (``speech.FILLERS``: "um", "uh");
 3. replaces a misspelt word by the lexicon word ``correct`` returns (``fuzzy``), except a capitalised
@@ -113,6 +115,8 @@ _FILLER = re.compile(
     r"(?<![\w'’-])(?:" + "|".join(sorted(FILLERS, key=len, reverse=True)) + r")(?![\w'’-])", re.IGNORECASE
 )
 _REPEAT = re.compile(r"(?<![\w'’-])([^\W\d_]+(?:['’][^\W\d_]+)?)(?:\s+\1)+(?![\w'’-])")
+# a word said again right after itself, with only spaces or light punctuation between ("HA HA, HA")
+_SAID_AGAIN = re.compile(r"(?<![\w'’-])([^\W\d_]+)(?:[\s,.!]+\1)+(?![\w'’-])", re.IGNORECASE)
 _LONG = re.compile(r"(?<![\w'’-])[^\W\d_]{6,}(?![\w'’-])")
 _UPPER2 = re.compile(r"[A-Z]{2}")
 
@@ -137,8 +141,11 @@ def build_match_text(
     ops: list[Op] = []
     table = shorthand_table(language)
     if table.entries and _maybe_shorthand(base):
+        repeated = [(r.start(), r.end()) for r in _SAID_AGAIN.finditer(base)]
         for m in _TOKEN.finditer(base):
             if m.group().lower() in table.first or m.group() in table.first:
+                if any(a <= m.start() < b for a, b in repeated):
+                    continue  # "HA HA": a laugh, not two headaches
                 ops += _shorthand_at(base, m.start(), table)
     fillers = [(m.start(), m.end(), "") for m in _FILLER.finditer(base)]
     quiet = base

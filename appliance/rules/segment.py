@@ -16,7 +16,8 @@ Turns
 
 Checklist lines
   A line made of ``Label: value`` items with a yes/no value (``Constipation: Yes``, ``Fever: no,
-  Cough: yes``, ``- Bleeding: N``; values in ``CHECKLIST_VALUES``) is never a speaker tag: each item
+  Cough: yes``, ``- Bleeding: N``, ``Fever - no``: a colon, ``=`` or a dash with spaces around it;
+  values in ``CHECKLIST_VALUES``) is never a speaker tag: each item
   is a question (the label) answered by its value, read as a statement about the patient whoever wrote
   the line (its sentences have role ``unknown``). A label that names a role or an anonymous speaker
   ("Patient: yes"), or stands alone before a value on two lines or more ("Mary: No." ... "Mary: Yes."),
@@ -123,7 +124,7 @@ class Structure:
 
 _VALUE = "|".join(re.escape(v) for v in sorted(CHECKLIST_VALUES, key=len, reverse=True))
 _ITEM = (
-    r"(?P<label>[^\W\d_][^:\n=,;|]{0,58}?)[ \t]*[:=][ \t]*(?P<value>" + _VALUE + r")(?![\w+\-✓✔✗✘])[ \t]*\.?"
+    r"(?P<label>[^\W\d_][^:\n=,;|]{0,58}?)(?:[ \t]*[:=][ \t]*|[ \t]+[-–—][ \t]+)(?P<value>" + _VALUE + r")(?![\w+\-✓✔✗✘])[ \t]*\.?"
 )
 _ITEM_RE = re.compile(_ITEM, re.IGNORECASE)
 _CHECKLIST_LINE = re.compile(

@@ -22,8 +22,9 @@ words in the document: engines without a punctuation model, lower-cased ASR text
     question also at "not really" or a first-person clause ("i haven't", "my stomach"): such a
     sentence is marked ``reply`` (another speaker, probably, even on the same line);
   * outside questions, a clause starts at a first-person subject after a word that does not govern
-    it ("any fever | my stomach hurts", but "and i threw up", "think i"), and at "okay" / "alright"
-    used as a turn-taking mark (not "i'm okay");
+    it ("any fever | my stomach hurts", but "and i threw up", "think i") or after a closed short
+    answer ("no not really | i just feel tired", "nothing like that | i ..."), and at "okay" /
+    "alright" used as a turn-taking mark (not "i'm okay");
 
   Fillers (``speech.FILLERS``) and a word said twice in a row are skipped when reading the words around
   a cue. The word lists are
@@ -116,7 +117,7 @@ _GOVERN = _words(
     even really any the a an this these those your his her their our its my every some"""
 )
 _SUBJECT = _words(
-    """i i'm i've i'd i'll my we we're we've we'll we'd she she's he he's they they're they've"""
+    """i i'm i've i'd i'll im ive my we we're we've we'll we'd she she's he he's they they're they've"""
 )
 _YES_WORDS = _words("yes yeah yep yup yea mhm mm-hmm mm-hm uh-huh mmhmm")
 _NO_WORDS = frozenset({"no", "nope", "nah"})
@@ -141,6 +142,9 @@ _SUBORDINATE = _words("if when whenever because since until before after unless 
 # a question's own first words: "and | any cough" is cut as "| and any cough"
 _LEAD_IN = _words("and so okay ok now also alright then but")
 _NOT_NEXT = _words("really much anymore")
+# a short answer that is closed: a subject after it starts a clause of its own ("no not really | i just
+# feel tired", "nothing like that | i do get tired"), though "really" and "that" govern one elsewhere
+_CLOSED_ANSWERS = frozenset({("not", "really"), ("nothing", "like", "that"), ("not", "like", "that")})
 _OKAY = frozenset({"okay", "ok", "alright"})
 _OKAY_BLOCK = _GOVERN | _words(
     """doing feeling feel looks look seems seem sounds sound pretty fine be it that you're we're i'm s
@@ -311,7 +315,10 @@ def _cue(w: str, before: list[str], after: list[str], in_question: bool) -> str 
         return None
     if in_question and w == "not" and nxt in _NOT_NEXT and prev not in _GOVERN:
         return "reply"
-    if w in _SUBJECT and prev not in _GOVERN and not _SUBORDINATE.intersection(before[-2:]):
+    if w in _SUBJECT and (
+        (prev not in _GOVERN and not _SUBORDINATE.intersection(before[-2:]))
+        or tuple(before[-2:]) in _CLOSED_ANSWERS or tuple(before[-3:]) in _CLOSED_ANSWERS
+    ):
         return "reply" if in_question else "clause"
     if in_question and w in ("it", "there") and len(before) >= 3 and prev not in _GOVERN and prev not in _PRON:
         return "reply"  # "does it hurt | it throbs", "any drainage | there has been some"

@@ -11,6 +11,12 @@ kept), so that every offset into the view is an offset into ``text``:
   and every other one a modifier (``TAG_MODIFIERS``: "soft", "loud", "patient", "the", ...), so a
   note's "(cough and fever)" or "(left knee)" stays text; or a bracketed upper-case name with
   underscores (``[NO_SPEECH]``) other than a speaker label;
+* **control-token markup**, glued to words or not: a model's special-token strings typed into a
+  transcript (``<|im_end|>``, ``<｜end▁of▁sentence｜>``, ``</s>``, ``<bos>``, ``<start_of_turn>``,
+  ``<<SYS>>``, ``[INST]``, ``[/INST]``, ``[CLS]``) and HTML-like tags (``<i>``, ``<br/>``): an angle-bracket
+  run without spaces, or one of Mistral's and BERT's bracketed control words (``CONTROL_WORDS``; other
+  bracketed words stay, ``[doctor]`` is a speaker). The model never reads them as control tokens
+  (``appliance.inference.control_tokens``); here they must not glue to a word ("nausea</s>" is nausea);
 * **cue times** at the start of a line: ``[00:00:01.200 --> 00:00:03.000]`` (whisper.cpp, whisperX text
   output), ``[1.20s -> 3.00s]`` (faster-whisper), ``00:00:01,200 --> 00:00:03,000`` (subtitle timing
   lines), ``(00:01:02)``. (The ``.txt`` input parser already takes them out of timed transcripts; this
@@ -60,6 +66,17 @@ _CUE = re.compile(
     rf"^[ \t]*(?:\[[ \t]*{_TIME}[ \t]*--?>[ \t]*{_TIME}[ \t]*\]|{_TIME}[ \t]*--?>[ \t]*{_TIME}|[(\[]{_TIME}[)\]])",
     re.MULTILINE,
 )
+#: Bracketed control words of chat templates and encoders (Mistral, BERT): ``[INST]``, ``[/INST]``, ...
+CONTROL_WORDS = _words(
+    """INST SYS SYSTEM_PROMPT TOOL_CALLS AVAILABLE_TOOLS TOOL_RESULTS TOOL_CONTENT IMG IMG_BREAK IMG_END
+    PREFIX MIDDLE SUFFIX CLS SEP MASK PAD UNK BOS EOS"""
+)
+_CONTROL = re.compile(
+    r"<[|｜][^\s<>]{0,80}?[|｜]>"  # <|im_end|>, <｜begin▁of▁sentence｜>
+    r"|<</?SYS>>"  # Llama 2
+    r"|</?[^\W\d][\w:.-]{0,60}/?>|<0x[0-9A-Fa-f]{2}>"  # </s>, <start_of_turn>, <i>, <br/>, byte tokens
+    r"|\[/?(?:" + "|".join(sorted(CONTROL_WORDS, key=len, reverse=True)) + r")\]"
+)
 _UPPER_NAME = re.compile(r"^[A-Z]+(?:_[A-Z]+)+$")
 _SPEAKERISH = re.compile(r"^(?:SPEAKER|SPK|SPKR|SPEAKER_[A-Z]+)(?:_\w+)?$")
 
@@ -88,9 +105,12 @@ def _blank(m: re.Match) -> str:
 
 
 def speech_view(text: str) -> str:
-    """``text`` with non-speech tags and line-initial cue times replaced by spaces (same length, same
-    line breaks; module docstring). Returns ``text`` itself when there is nothing to blank."""
+    """``text`` with non-speech tags, control-token markup and line-initial cue times replaced by spaces
+    (same length, same line breaks; module docstring). Returns ``text`` itself when there is nothing to
+    blank."""
     out = _CUE.sub(_blank, text)
+    if "<" in out or "[" in out:
+        out = _CONTROL.sub(_blank, out)
 
     def tag(m: re.Match) -> str:
         body = next(g for g in m.groups() if g is not None)
