@@ -17,7 +17,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .answers import answer_polarity
+from .answers import answer_polarity, yes_for_another
 from .assertion import (
     PATIENT_QUESTIONS_ARE_STATEMENTS,
     Assertion,
@@ -25,6 +25,7 @@ from .assertion import (
     question_assertion,
     statement_assertion,
 )
+from .context import relative_nouns
 from .findings import CLINICIAN_WEIGHT, RuleFinding, Span, confidence, decide
 from .lexicon import EXCLUDE
 from .matcher import pipeline_for
@@ -245,6 +246,9 @@ def _collect(mentions: dict[str, list[Mention]], doc: Any, off: int, mt: MatchTe
         answer = None
         if s.question and not (PATIENT_QUESTIONS_ARE_STATEMENTS and s.role in ("patient", "family")):
             answer, pol = _answer(structure, s, norm, polarity_cache)
+            if pol == "yes" and answer is not None and yes_for_another(norm[answer.start : answer.end],
+                                                                        relative_nouns(doc.lang_)):
+                cats = cats | {"FAMILY"}  # "Any cough?" - "Yeah, my daughter has one."
             assertion = question_assertion(cats, answer.role if answer else s.role, pol)
             weight = 1.0
         else:

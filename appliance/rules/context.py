@@ -24,6 +24,7 @@ keeps a cue inside it from firing: "not only", "never not") and TERMINATE ("but"
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from importlib import resources
 from typing import Any
 
@@ -38,6 +39,19 @@ def rule_entries(language: str) -> list[dict[str, Any]]:
     if not ref.is_file():
         return []
     return json.loads(ref.read_text(encoding="utf-8"))["context_rules"]
+
+
+@lru_cache(maxsize=8)
+def relative_nouns(language: str) -> frozenset[str]:
+    """The nouns of the FAMILY rules of ``context/<language>.json`` written as a possessive followed by a
+    noun ("my mother / his sister": the second token's list), lower case; empty for a language without
+    such a rule (Persian: a relative noun alone marks no other person, see that file's comment)."""
+    out: set[str] = set()
+    for r in rule_entries(language):
+        pat = r.get("pattern") or []
+        if r["category"].upper() == "FAMILY" and len(pat) == 2 and "my" in pat[0].get("LOWER", {}).get("IN", []):
+            out.update(w.lower() for w in pat[1].get("LOWER", {}).get("IN", []))
+    return frozenset(out)
 
 
 def _fold(pattern: Any, language: str) -> Any:

@@ -23,8 +23,8 @@ every rule); it looks at the *gap*, the words between cue and target. A modifier
    before it) negates a target only when the gap is a noun phrase list: findings, glue, indefinite
    determiners and modifier words ("No cough or fever.", "No real chest pain."). A word that opens the
    answer's own clause (a pronoun, a possessive or definite determiner, a verb or auxiliary, "just",
-   "only", "but", ...) makes it an answer to the question before, negating nothing after it: "No, it's
-   just the pain in my knee". Whether a question came before does not matter. A sentence-initial
+   "only", "but", a negation of its own: "not", "never", ...) makes it an answer to the question before,
+   negating nothing after it: "No, it's just the pain in my knee", "No, never not tired". Whether a question came before does not matter. A sentence-initial
    Persian "نه" is an answer ("نه، دردش بیشتر شده") and negates forward only in the correlative "نه X
    ... نه Y": Persian negates existence on the verb, which that verb's own rule reads.
 4. **Experiencer** (FAMILY: relatives and other people): not across a first-person pronoun or a verb of
@@ -67,6 +67,7 @@ _CLAUSE = (_SUBJECTS | _COPULA | {
     "might", "must", "wo", "get", "gets", "got", "feel", "feels", "felt", "think", "guess", "know", "mean",
     "seem", "seems", "just", "only", "actually", "mostly", "mainly", "except", "but", "though", "because",
     "so", "then", "anyway", "honestly", "yes", "yeah", "yep", "sure", "still", "sometimes",
+    "not", "never",  # the answer's own negation ("No, never not tired", "No, not really"), read by its own rule
 })
 _FIRST_PERSON = {"i", "me", "my", "myself", "mine", "'m", "im", "ive"}
 _REPORTING = {"says", "said", "say", "thinks", "think", "thought", "noticed", "notices", "told", "tells",
