@@ -1142,3 +1142,33 @@ def test_an_answer_the_child_already_gave_is_taken_however_late_the_daemon_looks
                                        load_timeout=60, command=[sys.executable, "-c", child])
     with pytest.raises(isolation.ParseStageError):  # the child's answer, not ChildCrashed("timeout")
         iso.run(b"   ", "x.txt", keepalive)
+
+
+
+def test_a_second_daemon_on_the_same_folders_is_refused_and_touches_nothing(tmp_path):
+    """Two daemon processes on one set of folders would remove each other's temporary files and
+    overwrite each other's status: the second is refused at start (exit 78, not restarted), naming the
+    first one's pid, and leaves the first one's status and temporary files alone."""
+    env = Env(tmp_path)
+    first = fake(env)
+    try:
+        first.wait_event("ready", timeout=120)
+        stray = env.outbox / ".tmp-0123456789abcdef"  # (a write of the first daemon, in progress)
+        stray.write_bytes(b"x")
+        second = subprocess.run([sys.executable, str(FAKE), "run", "--config", str(env.config)],
+                                env=child_env(), cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert second.returncode == 78, second.stderr
+        assert f"pid {first.pid}" in second.stderr and "another appliance daemon" in second.stderr
+        assert stray.exists()
+        st = read_status(env.state)
+        assert st is not None and st.pid == first.pid and st.state != "stopped"
+        env.drop("a.txt", "fever")
+        wait_for(lambda: len(env.files("outbox")) == 1, timeout=60, what="the first daemon still serves")
+    finally:
+        assert first.stop() == 0
+    stray.unlink()
+    again = fake(env)  # the lock ends with its process: the next daemon starts at once
+    try:
+        again.wait_event("ready", timeout=120)
+    finally:
+        assert again.stop() == 0

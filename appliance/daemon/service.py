@@ -38,6 +38,7 @@ from ..settings import PipelineSettings
 from ..state import ServiceStatus
 from ..store import Store, WorkItem
 from .apply import OutcomeHandler
+from .instance import InstanceLock
 from .intake import Intake
 from .isolation import InlineIsolator, Isolator, SubprocessIsolator, child_load_timeout
 from .models import EX_TEMPFAIL, PipelineLike, PipelineLoader, PipelineSlot, load_when_present
@@ -97,6 +98,7 @@ class Daemon:
             result_mode=config.service.result_mode,
             result_suffixes=[r.suffix for r in self.renderers],
         )
+        self.instance = InstanceLock(self.store.state)
         self.throttle = Throttle(clock)
         self.reporter = StatusReporter(
             self.store,
@@ -149,7 +151,9 @@ class Daemon:
 
     def start(self) -> None:
         """Everything before the loop: folders, keys, models (waiting for a bundle not mounted yet),
-        recovery of work/, watching, first scan. Returns early, not ready, if stopped while waiting."""
+        recovery of work/, watching, first scan. Returns early, not ready, if stopped while waiting.
+        Raises ``InstanceBusy`` when another daemon process serves the same folders."""
+        self.instance.acquire()  # before prepare(), which removes the temporary files of a running daemon
         self.store.prepare()
         cfg = self.cfg
         self.recipients = crypto.load_recipients(cfg.recipients.keys, cfg.recipients.files)
@@ -241,20 +245,28 @@ class Daemon:
         except ColdStop:
             event(log, logging.WARNING, "stopped_cold", current=self.status.current)
         finally:
-            self.heartbeat.stop()
-            self.intake.stop()
-            if self.slot is not None:
-                try:
-                    self.slot.close()
-                except Exception as e:  # pragma: no cover
-                    event(log, logging.WARNING, "close_failed", **exception_fields(e))
-            try:
-                self.status.current = None
-                self.reporter.set_state("stopped")
-            except OSError:  # pragma: no cover
-                pass
-            event(log, logging.INFO, "stopped", processed=self.status.processed, failed=self.status.failed)
+            self._shut_down()
         return self._exit_code
+
+    def _shut_down(self) -> None:
+        """Stop the threads and the watcher, close the models, write the final status, let the lock go.
+        A daemon refused at start (another one holds the folders) touches nothing of the other's."""
+        self.intake.stop()
+        if not self.instance.held:
+            return
+        self.heartbeat.stop()
+        if self.slot is not None:
+            try:
+                self.slot.close()
+            except Exception as e:  # pragma: no cover
+                event(log, logging.WARNING, "close_failed", **exception_fields(e))
+        try:
+            self.status.current = None
+            self.reporter.set_state("stopped")
+        except OSError:  # pragma: no cover
+            pass
+        event(log, logging.INFO, "stopped", processed=self.status.processed, failed=self.status.failed)
+        self.instance.release()
 
     # ------------------------------------------------------------------------------------ the loop
 
