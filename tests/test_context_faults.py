@@ -6,7 +6,9 @@ tested here by its kind, in English and (where the language has the construction
 * **double negation** with an auxiliary between the two ("never doesn't hurt", "i never dont") or after a
   sentence-initial answer particle ("No, never not tired"), and the Persian "there is never a time that
   I am not ..." frame;
-* a **"yes" that gives the finding to someone else** ("Any cough?" - "Yeah, my daughter has one").
+* a **"yes" that gives the finding to someone else** ("Any cough?" - "Yeah, my daughter has one");
+* an **affirmed list item** after a negated one: a positive quantity ("some", "a bit of") opens it ("No
+  fever, some cough").
 
 Sentences are this project's own; each status is what the rule pre-pass must return.
 """
@@ -114,6 +116,33 @@ class TestYesForAnotherPerson:
     @pytest.mark.parametrize(("text", "want"), EN)
     def test_english(self, sym: RuleExtractor, text: str, want: dict) -> None:
         check(sym, text, want)
+
+
+class TestAffirmedListItem:
+    """A positive quantity after a negated list item asserts the item it opens; after "or" / "any" the
+    list goes on. (Persian negates on the verb, and an affirmative verb already ends the scope.)"""
+
+    EN = [
+        ("No fever, some cough.", {"fever": "absent", "cough": "present"}),
+        ("No fever, a bit of cough.", {"fever": "absent", "cough": "present"}),
+        ("I don't have fever, just a little cough.", {"fever": "absent", "cough": "present"}),
+        ("i have not body aches joint pain uh a bit of joint pain", {"pain": "present"}),
+        # still one negated list
+        ("No fever or some cough.", {"fever": "absent", "cough": "absent"}),
+        ("No fever, chills, or any cough.", {"fever": "absent", "cough": "absent"}),
+        ("I don't have a lot of pain.", {"pain": "absent"}),
+    ]
+    FA = [
+        ("تب ندارم، یه کم سرفه دارم.", {"fever": "absent", "cough": "present"}),
+    ]
+
+    @pytest.mark.parametrize(("text", "want"), EN)
+    def test_english(self, sym: RuleExtractor, text: str, want: dict) -> None:
+        check(sym, text, want)
+
+    @pytest.mark.parametrize(("text", "want"), FA)
+    def test_persian(self, sym: RuleExtractor, text: str, want: dict) -> None:
+        check(sym, text, want, "fa")
 
 
 def test_yes_for_another_reads_only_the_answers_opening() -> None:

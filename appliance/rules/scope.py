@@ -29,7 +29,9 @@ every rule); it looks at the *gap*, the words between cue and target. A modifier
    ... نه Y": Persian negates existence on the verb, which that verb's own rule reads.
 4. **Experiencer** (FAMILY: relatives and other people): not across a first-person pronoun or a verb of
    reporting ("my wife says I snore", "his daughter noticed he was coughing").
-5. **Persian "not without"**: in ``بدون X نیست`` ("is not without X") neither negation reaches X.
+5. **An affirmed list item**: a positive quantity ("some", "a bit of", "a lot of") opening a later item
+   of an English list, not after "or" / "nor" / "any", asserts that item ("No fever, some cough").
+6. **Persian "not without"**: in ``بدون X نیست`` ("is not without X") neither negation reaches X.
 
 The word lists are this project's own, from English and Persian grammar (pronouns, auxiliaries,
 complementizers, determiners); none was fitted to a data set. Tokens are compared in the match form
@@ -69,6 +71,10 @@ _CLAUSE = (_SUBJECTS | _COPULA | {
     "so", "then", "anyway", "honestly", "yes", "yeah", "yep", "sure", "still", "sometimes",
     "not", "never",  # the answer's own negation ("No, never not tired", "No, not really"), read by its own rule
 })
+# A positive quantity opening a later list item asserts it ("no fever, some cough", "a bit of joint pain").
+_QUANTITY = {"some", "bit", "little", "lot", "lots", "plenty", "touch"}
+_QUANTITY_OPEN = {"a", "quite", "just", "only", "still"}  # words that may come before the quantity word
+_NEGATIVE_GLUE = {"or", "nor", "any", "no", "not", "never", "without"}
 _FIRST_PERSON = {"i", "me", "my", "myself", "mine", "'m", "im", "ive"}
 _REPORTING = {"says", "said", "say", "thinks", "think", "thought", "noticed", "notices", "told", "tells",
               "tell", "reports", "reported", "mentioned", "mentions", "worries", "worried", "complains",
@@ -158,6 +164,23 @@ def clause_breaks(toks: list[Any], language: str, complementizers: frozenset[str
     return out
 
 
+def affirmed_item(toks: list[Any]) -> bool:
+    """In a negation's gap (English), a positive quantity word ("some", "a bit of", "a lot of") after an
+    earlier list item, not after "or" / "nor" / "any": the item it opens is asserted, not negated ("no
+    fever, some cough"; but "no fever or some cough" is read as a list)."""
+    for i in range(1, len(toks)):
+        if toks[i].lower_ not in _QUANTITY or _in_finding(toks[i]):
+            continue
+        j = i - 1
+        while j >= 0 and toks[j].lower_ in _QUANTITY_OPEN:
+            j -= 1
+        while j >= 0 and (toks[j].is_punct or toks[j].lower_ in _FILLERS):
+            j -= 1
+        if j >= 0 and toks[j].lower_ not in _NEGATIVE_GLUE and any(_in_finding(t) for t in toks[: j + 1]):
+            return True
+    return False
+
+
 def refers_back(target: Any, modifier: Any) -> bool:
     """A modifier after the target, in a later clause that points back with an anaphor ("I had pain last
     year and I still have it")."""
@@ -205,6 +228,8 @@ class Reach:
         particle = neg and forward and len(modifier) == 1 and modifier[0].lower_ in w["part"]
         if particle and sentence_initial(doc, modifier.start, w["fill"]) \
                 and not self._particle_negates(doc, modifier, target, toks):
+            return False
+        if neg and forward and self.language != "fa" and affirmed_item(toks):
             return False
         if self.category == "FAMILY" and any(t.lower_ in w["first"] or t.lower_ in w["report"] for t in toks):
             return False
