@@ -35,9 +35,9 @@ def check(rx: RuleExtractor, text: str, want: dict[str, str], lang: str = "en") 
 
 
 class TestEvaluativeNegation:
-    """"not great / good / well / the best" negates the evaluation, not the findings after it."""
+    """ "not great / good / well / the best" negates the evaluation, not the findings after it."""
 
-    EN = [
+    EN = (
         ("Not great, I get short of breath.", {"dyspnea": "present"}),
         ("Not great, short of breath.", {"dyspnea": "present"}),
         ("not great short of breath walking upstairs", {"dyspnea": "present"}),
@@ -52,12 +52,12 @@ class TestEvaluativeNegation:
         ("I'm not well but I have no fever.", {"fever": "absent"}),
         ("I do not have a fever.", {"fever": "absent"}),
         ("I'm not in pain.", {"pain": "absent"}),
-    ]
-    FA = [
+    )
+    FA = (
         ("حالم خوب نیست، سرفه دارم.", {"cough": "present"}),
         ("اصلا خوب نیستم، تب دارم.", {"fever": "present"}),
         ("خوب نیستم ولی تب ندارم.", {"fever": "absent"}),
-    ]
+    )
 
     @pytest.mark.parametrize(("text", "want"), EN)
     def test_english(self, sym: RuleExtractor, text: str, want: dict) -> None:
@@ -71,7 +71,7 @@ class TestEvaluativeNegation:
 class TestDoubleNegation:
     """Two negations of one clause cancel, with an auxiliary between them or after an answer particle."""
 
-    EN = [
+    EN = (
         ("I'm never not tired.", {"fatigue": "present"}),
         ("It never doesn't hurt.", {"pain": "present"}),
         ("I never don't have pain.", {"pain": "present"}),
@@ -81,12 +81,12 @@ class TestDoubleNegation:
         ("No, never had any pain.", {"pain": "absent"}),
         ("No cough, not any fever.", {"cough": "absent", "fever": "absent"}),
         ("i dont have pain", {"pain": "absent"}),
-    ]
-    FA = [
+    )
+    FA = (
         ("هیچوقت نیست که خسته نباشم.", {"fatigue": "present"}),
         ("هیچ‌وقت نیست که درد نداشته باشم.", {"pain": "present"}),
         ("خسته نیستم.", {"fatigue": "absent"}),
-    ]
+    )
 
     @pytest.mark.parametrize(("text", "want"), EN)
     def test_english(self, sym: RuleExtractor, text: str, want: dict) -> None:
@@ -101,7 +101,7 @@ class TestYesForAnotherPerson:
     """A "yes" whose statement is about a relative gives the finding to that person (English: Persian
     marks no other person by a relative noun alone, see ``context/fa.json``'s comment)."""
 
-    EN = [
+    EN = (
         ("[doctor] Any cough?\n[patient] Yeah my daughter has one.", {"cough": "family"}),
         ("[doctor] Any cough?\n[patient] Yes, my husband does.", {"cough": "family"}),
         ("Any fever? Yes, my kids have had fevers.", {"fever": "family"}),
@@ -111,7 +111,7 @@ class TestYesForAnotherPerson:
         ("[doctor] Any cough?\n[patient] Yeah, my wife has one too.", {"cough": "present"}),
         ("[doctor] Any cough?\n[patient] Yes, a bit.", {"cough": "present"}),
         ("[doctor] Any cough?\n[family] Yeah my daughter has one.", {"cough": "present"}),
-    ]
+    )
 
     @pytest.mark.parametrize(("text", "want"), EN)
     def test_english(self, sym: RuleExtractor, text: str, want: dict) -> None:
@@ -122,7 +122,7 @@ class TestAffirmedListItem:
     """A positive quantity after a negated list item asserts the item it opens; after "or" / "any" the
     list goes on. (Persian negates on the verb, and an affirmative verb already ends the scope.)"""
 
-    EN = [
+    EN = (
         ("No fever, some cough.", {"fever": "absent", "cough": "present"}),
         ("No fever, a bit of cough.", {"fever": "absent", "cough": "present"}),
         ("I don't have fever, just a little cough.", {"fever": "absent", "cough": "present"}),
@@ -131,10 +131,8 @@ class TestAffirmedListItem:
         ("No fever or some cough.", {"fever": "absent", "cough": "absent"}),
         ("No fever, chills, or any cough.", {"fever": "absent", "cough": "absent"}),
         ("I don't have a lot of pain.", {"pain": "absent"}),
-    ]
-    FA = [
-        ("تب ندارم، یه کم سرفه دارم.", {"fever": "absent", "cough": "present"}),
-    ]
+    )
+    FA = (("تب ندارم، یه کم سرفه دارم.", {"fever": "absent", "cough": "present"}),)
 
     @pytest.mark.parametrize(("text", "want"), EN)
     def test_english(self, sym: RuleExtractor, text: str, want: dict) -> None:

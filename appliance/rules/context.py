@@ -49,7 +49,11 @@ def relative_nouns(language: str) -> frozenset[str]:
     out: set[str] = set()
     for r in rule_entries(language):
         pat = r.get("pattern") or []
-        if r["category"].upper() == "FAMILY" and len(pat) == 2 and "my" in pat[0].get("LOWER", {}).get("IN", []):
+        if (
+            r["category"].upper() == "FAMILY"
+            and len(pat) == 2
+            and "my" in pat[0].get("LOWER", {}).get("IN", [])
+        ):
             out.update(w.lower() for w in pat[1].get("LOWER", {}).get("IN", []))
     return frozenset(out)
 
