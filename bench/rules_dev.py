@@ -156,6 +156,18 @@ def markdown(result: dict) -> str:
             f"{_f(m['specificity'])} | {_f(lo)}–{_f(hi)} | {s['ms_median']:.1f}, {s['ms_p95']:.1f} | "
             f"{s['cpu_ms_median']:.1f} |"
         )
+    if result.get("subsets"):
+        before = result.get("before") or {}
+        lines += ["", "Median macro-F1 per split and `source_subset`"
+                  + (f" (before: `{before['label']}`)" if before else "") + ":", "",
+                  "| split / subset | documents | median macro-F1 | median MCC |"
+                  + (" before: macro-F1 | before: MCC |" if before else ""),
+                  "|---|---|---|---|" + ("---|---|" if before else "")]
+        rows = [(n, result["splits"][n]) for n in ("dev", "test", "all")] + sorted(result["subsets"].items())
+        for name, s in rows:
+            b = (before.get("subsets", {}) | before.get("splits", {})).get(name)
+            extra = f" {_f(b['median']['macro_f1'])} | {_f(b['median']['mcc'])} |" if b else ""
+            lines.append(f"| {name} | {s['n']} | {_f(s['median']['macro_f1'])} | {_f(s['median']['mcc'])} |{extra}")
     lines += [
         "",
         (
@@ -201,6 +213,10 @@ def main() -> int:
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--task", default="symptoms13")
     ap.add_argument("--no-write", action="store_true", help="print only; do not write JSON / Markdown")
+    ap.add_argument("--before", type=Path, default=None,
+                    help="an earlier run's JSON (--out): its figures go next to these in the per-subset table")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="write the JSON here (and nothing else), e.g. for a before/after comparison")
     ap.add_argument(
         "--errors",
         nargs="+",
@@ -274,6 +290,15 @@ def main() -> int:
         s["cpu_ms_median"] = statistics.median(cpu[i] for i in idx)
         s["chars_median"] = statistics.median(len(rows[i]["text"]) for i in idx)
         result["splits"][name] = s
+    result["subsets"] = {}
+    for name in ("dev", "test", "all"):
+        for sub in sorted({r.get("source_subset") or "-" for r in rows}):
+            idx = [i for i, r in enumerate(rows) if (name == "all" or split_of(r["id"]) == name)
+                   and (r.get("source_subset") or "-") == sub]
+            if idx:
+                result["subsets"][f"{name}/{sub}"] = evaluate([rows[i] for i in idx], [preds[i] for i in idx], keys)
+    for name, s in result["subsets"].items():
+        print(f"  {name:18s} n={s['n']:3d}  macro-F1 {_f(s['median']['macro_f1'])}  MCC {_f(s['median']['mcc'])}")
     for name in ("dev", "test", "all"):
         s = result["splits"][name]
         m = s["median"]
@@ -282,7 +307,16 @@ def main() -> int:
             f"sens {_f(m['sensitivity'])}  spec {_f(m['specificity'])}  {s['ms_median']:.1f} ms/doc (CPU {s['cpu_ms_median']:.1f})  "
             f"95% CI of median macro-F1 {_f(s['median_macro_f1_ci95'][0])}-{_f(s['median_macro_f1_ci95'][1])}"
         )
-    if not args.no_write:
+    if args.before is not None:
+        b = json.loads(args.before.read_text(encoding="utf-8"))
+        result["before"] = {"label": args.before.name, "generated": b.get("generated"),
+                            "splits": {k: {"n": v["n"], "median": v["median"]} for k, v in b["splits"].items()},
+                            "subsets": {k: {"n": v["n"], "median": v["median"]}
+                                        for k, v in b.get("subsets", {}).items()}}
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    elif not args.no_write:
         OUT_JSON.parent.mkdir(parents=True, exist_ok=True)
         OUT_JSON.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
         write_doc(markdown(result))

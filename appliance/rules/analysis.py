@@ -17,14 +17,15 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .answers import answer_polarity
+from .answers import answer_polarity, yes_for_another
 from .assertion import (
     PATIENT_QUESTIONS_ARE_STATEMENTS,
     Assertion,
-    answer_particle,
+    categories,
     question_assertion,
     statement_assertion,
 )
+from .context import relative_nouns
 from .findings import CLINICIAN_WEIGHT, RuleFinding, Span, confidence, decide
 from .lexicon import EXCLUDE
 from .matcher import pipeline_for
@@ -52,6 +53,7 @@ _EVIDENCE_PRIORITY = {
     "history_only": 2,
     "family": 3,
     "hypothetical": 3,
+    "uncertain": 3,
     "unanswered": 4,
     "exam": 4,
 }
@@ -104,7 +106,8 @@ class RuleAnalysis:
 
     def _finding(self, mentions: list[Mention]) -> RuleFinding:
         status, votes, support = decide(mentions)
-        return RuleFinding(value=status == "present", status=status, confidence=confidence(status, votes),
+        conf = confidence(status, votes, any(m.sentence.role != "clinician" for m in support))
+        return RuleFinding(value=status == "present", status=status, confidence=conf,
                            evidence=[self._span(m) for m in support])
 
     def _span(self, m: Mention) -> Span:
@@ -239,10 +242,13 @@ def _collect(mentions: dict[str, list[Mention]], doc: Any, off: int, mt: MatchTe
         if k < 0 or start_char >= sents[k].end:
             continue  # inside a speaker tag
         s = sents[k]
-        cats = {mod.category.upper() for mod in ent._.modifiers if not answer_particle(doc, mod, ent)}
+        cats = categories(ent)
         answer = None
         if s.question and not (PATIENT_QUESTIONS_ARE_STATEMENTS and s.role in ("patient", "family")):
             answer, pol = _answer(structure, s, norm, polarity_cache)
+            if pol == "yes" and answer is not None and yes_for_another(norm[answer.start : answer.end],
+                                                                        relative_nouns(doc.lang_)):
+                cats = cats | {"FAMILY"}  # "Any cough?" - "Yeah, my daughter has one."
             assertion = question_assertion(cats, answer.role if answer else s.role, pol)
             weight = 1.0
         else:

@@ -218,6 +218,26 @@ def answer_polarity(sentence: str) -> Literal["yes", "no"] | None:
     return first
 
 
+# Words that put the speaker in the answer's statement too ("my daughter and I", "my son has it too").
+_SPEAKER_TOO = {"i", "me", "we", "us", "both", "too", "also", "myself", "i'm", "i've", "im", "ive"}
+_POSSESSIVES = {"my", "our", "his", "her", "their"}
+
+
+def yes_for_another(sentence: str, relatives: frozenset[str]) -> bool:
+    """A "yes" answer that gives the finding to someone else: right after its yes word (and fillers) a
+    possessive and a noun of ``relatives`` (lower case; ``context.relative_nouns``) open its statement
+    ("Yeah, my daughter has one", "Yes, my husband does"), and no word puts the speaker in it too
+    ("my son and I", "my wife has it too"). Word lists: this project's, from English grammar."""
+    words = [w.lower().replace("’", "'") for w in _WORDS.findall(sentence)]
+    words = [w for w in words if re.match(r"[\w']", w)]
+    i = 0
+    while i < len(words) and (words[i] in _FILLERS or words[i] in _YES) and words[i] not in ("i", "you"):
+        i += 1
+    if i == 0 or i + 1 >= len(words) or words[i] not in _POSSESSIVES or words[i + 1] not in relatives:
+        return False
+    return not _SPEAKER_TOO.intersection(words[i + 2 :])
+
+
 def _first_polarity(sentence: str) -> Literal["yes", "no"] | None:
     words = [w.lower().replace("’", "'") for w in _WORDS.findall(sentence.replace("\u200c", " "))]
     words = [w for w in words if re.match(r"[\w']", w)]

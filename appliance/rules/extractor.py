@@ -8,9 +8,10 @@ a blank spaCy pipeline, sentence starts from the segmentation (``matcher``) -> m
 (``analysis``), queried per feature: one finding per feature (``findings``: the vote and the
 heuristic confidence), and the excerpt an LLM is asked about.
 
-Modules: ``matcher`` (spaCy pipeline per task and language), ``segment`` / ``speakers`` / ``answers``
-(dialogue structure), ``assertion`` (one mention), ``findings`` (one feature), ``analysis`` (one
-document), ``lexicon`` (terms), this module (the entry point and its provenance hash).
+Modules: ``matcher`` (spaCy pipeline per task and language), ``context`` (the ConText rules) and
+``scope`` (which targets a cue reaches), ``segment`` / ``speakers`` / ``answers`` (dialogue structure),
+``assertion`` (one mention), ``findings`` (one feature), ``analysis`` (one document), ``lexicon``
+(terms), this module (the entry point and its provenance hash).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from .matcher import rules_language
 if TYPE_CHECKING:
     from ..tasks import Task
 
-RULES_VERSION = "3"
+RULES_VERSION = "4"
 
 
 def prepare_for_rules(text: str, language: str | None = "en") -> PreparedText:

@@ -7,16 +7,22 @@ Finding of a feature
   patient and speech-recognition transcripts mislabel speakers). ``present`` when the present votes
   reach ``PRESENT_MIN`` (1) and at least ``PRESENT_RATIO`` (0.5) times the absent votes: a patient
   who reports knee pain and denies chest pain has pain. Otherwise the first of ``history_only``,
-  ``absent``, ``family``, ``hypothetical`` that has a vote; otherwise ``not_mentioned``. ``value``
-  is True only for ``present``. ``unanswered`` and ``exam`` mentions are not counted.
+  ``absent``, ``family``, ``hypothetical``, ``uncertain`` that has a vote; otherwise
+  ``not_mentioned``. ``value`` is True only for ``present``. ``unanswered`` and ``exam`` mentions are
+  not counted.
 
 Confidence (a heuristic, not a fitted model; ``confidence``)
-  ``present``: 0.65 for one present vote, +0.10 per further vote (at most 0.95), -0.15 if there are
-  also absent votes; ``absent``: 0.90, -0.15 if there are present votes; ``history_only`` /
-  ``family`` / ``hypothetical``: 0.80; ``not_mentioned``: 0.95 (clamped to [0.5, 0.95]). The numbers
-  are the development split's accuracy per bucket, rounded down (docs/rules-baseline.md), the same
-  for every feature. ``not_mentioned`` is that reliable only because most features are rare: for a
-  common symptom (pain) silence is weaker evidence.
+  ``present``: 0.80 when a supporting mention is the patient's, a relative's or an untagged speaker's
+  own statement, else (only clinicians' statements) 0.55; +0.10 per further present vote (at most
+  0.95); -0.20 if there are also absent votes. ``absent``: 0.90, -0.15 if there are present votes;
+  ``history_only`` / ``family`` / ``hypothetical`` / ``uncertain``: 0.80; ``not_mentioned``: 0.95
+  (clamped to [0.5, 0.95]). The numbers are the development split's accuracy per bucket, rounded down
+  (docs/rules-baseline.md; present with 1 / 2 / 3+ votes: own statement 0.81 / 0.91 / 0.95, clinician
+  only 0.56 / 0.89 / 0.75, contradicted own single vote 0.67, taken down to 0.60 as measured before the
+  speech-recognition changes (0.63); absent 0.96; not_mentioned 0.997), the same for every feature.
+  Untagged text (notes, dictations) has no measurement of its own: it is counted as an own statement,
+  the writer's. ``not_mentioned`` is that reliable only because most features are rare: for a common
+  symptom (pain) silence is weaker evidence.
 """
 
 from __future__ import annotations
@@ -29,12 +35,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from .assertion import Assertion
 from .speakers import Role
 
-Status = Literal["present", "absent", "not_mentioned", "history_only", "hypothetical", "family"]
+Status = Literal["present", "absent", "not_mentioned", "history_only", "hypothetical", "uncertain", "family"]
 
 CLINICIAN_WEIGHT = 1.0
 PRESENT_MIN = 1.0
 PRESENT_RATIO = 0.5
-_FALLBACK_ORDER: tuple[Status, ...] = ("history_only", "absent", "family", "hypothetical")
+_FALLBACK_ORDER: tuple[Status, ...] = ("history_only", "absent", "family", "hypothetical", "uncertain")
 MAX_EVIDENCE = 8
 
 
@@ -106,13 +112,14 @@ def decide(mentions: Sequence[V]) -> tuple[Status, dict[str, float], list[V]]:
     return status, votes, support[:MAX_EVIDENCE]
 
 
-def confidence(status: Status, votes: dict[str, float]) -> float:
-    """Heuristic confidence that the finding's value is right (see the module docstring for the numbers)."""
+def confidence(status: Status, votes: dict[str, float], own_statement: bool = True) -> float:
+    """Heuristic confidence that the finding's value is right (see the module docstring for the numbers).
+    ``own_statement``: for ``present``, some supporting mention is not a clinician's statement."""
     pres, absn = votes.get("present", 0.0), votes.get("absent", 0.0)
     if status == "present":
-        c = 0.65 + 0.10 * min(3.0, max(0.0, pres - 1.0))
+        c = (0.80 if own_statement else 0.55) + 0.10 * min(3.0, max(0.0, pres - 1.0))
         if absn > 0:
-            c -= 0.15
+            c -= 0.20
     elif status == "absent":
         c = 0.90 - (0.15 if pres > 0 else 0.0)
     elif status == "not_mentioned":

@@ -10,19 +10,18 @@ not pile up).
 from __future__ import annotations
 
 import itertools
-import json
 import threading
 import warnings
 from collections.abc import Iterator
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import numpy
 
-from ..normalize import base_language, is_persian, normalize
+from ..normalize import base_language, is_persian
 from ._spacy import blank, modules
+from .context import context_rules
 from .fuzzy import SpellingCorrector
-from .lexicon import build_rules, feature_terms, match_form
+from .lexicon import build_rules, feature_terms
 from .matchtext import MatchText, build_match_text
 
 if TYPE_CHECKING:
@@ -42,27 +41,10 @@ def rules_language(language: str | None, text: str = "") -> str:
     return "fa" if is_persian(None, text) else "en"
 
 
-def _context_rules(language: str) -> list[dict[str, Any]]:
-    """ConText rules for a language; none for a language without a rule file."""
-    ref = resources.files(__package__).joinpath("context", f"{language}.json")
-    if not ref.is_file():
-        return []
-    return json.loads(ref.read_text(encoding="utf-8"))["context_rules"]
-
-
-def _fold_pattern(pattern: Any, language: str, persian: bool) -> Any:
-    if isinstance(pattern, dict):
-        return {k: _fold_pattern(v, language, persian) for k, v in pattern.items()}
-    if isinstance(pattern, list):
-        return [_fold_pattern(v, language, persian) for v in pattern]
-    if isinstance(pattern, str) and persian:
-        return match_form(normalize(pattern, language), True)
-    return pattern
-
-
 class RulePipeline:
     """A blank spaCy pipeline with a TargetMatcher (one category per boolean feature, terms from
-    ``lexicon``) and ConText (rules from ``context/<language>.json``) for one task and language.
+    ``lexicon``) and ConText (rules from ``context/<language>.json``, built by ``context.context_rules``)
+    for one task and language.
 
     ``keys``: the task's boolean feature keys, in task order. ``run`` / ``run_blocks`` are serialised by
     a lock (one spaCy pipeline is not thread-safe)."""
@@ -89,17 +71,7 @@ class RulePipeline:
         # "doc.ents += (span,)" per match is quadratic in the number of matches).
         matcher = nlp.add_pipe("medspacy_target_matcher", config={"result_type": None})
         matcher.add(build_rules(terms, language, nlp.tokenizer, m["TargetRule"]))
-        raw = _context_rules(language)
-        ctx_rules = []
-        for r in raw:
-            r = dict(r)
-            if self.persian:
-                r["literal"] = match_form(normalize(r["literal"], language), True)
-                if r.get("pattern") is not None:
-                    r["pattern"] = _fold_pattern(r["pattern"], language, True)
-            if r.get("terminated_by"):
-                r["terminated_by"] = {c.upper() for c in r["terminated_by"]}
-            ctx_rules.append(m["ConTextRule"](**r))
+        ctx_rules = context_rules(language, self.persian, m["ConTextRule"])
         # prune_on_target_overlap: a trigger inside a matched term ("can't" in "can't sleep", "نمی‌دهد"
         # in "جواب نمی‌دهد") is part of that symptom, not a modifier of its neighbours.
         ctx = nlp.add_pipe(

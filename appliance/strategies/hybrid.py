@@ -17,6 +17,9 @@ Per boolean feature, after one rules analysis of the document:
 Which combiner: ``settings.combiner`` or the built-in one for the extractor bundle
 (``combine.model.combiner_for``); without one the rules decide alone. The combiner is recorded in the
 result's provenance as a rule-side model (``combiner-<name>``, hash over its coefficients and fitting).
+The rules' own P(true) that the combiner starts from is the finding's heuristic confidence
+(``appliance.rules.findings``: present 0.55-0.95, absent 0.10-0.25, history/family/hypothetical/uncertain
+0.20, asked but unanswered 0.05; ``rule_score``).
 """
 
 from __future__ import annotations
