@@ -62,7 +62,7 @@ class PipelineSettings(BaseModel):
     combiner: str | None = Field(
         default=None,
         description="'hybrid': the combiner file that weighs the rule finding and the model's answer "
-        "(appliance evaluate combine writes one); 'rules-only' = the rules decide, the model has no vote; "
+        "(appliance evaluate populations --combiner-out writes one); 'rules-only' = the rules decide, the model has no vote; "
         "unset = the built-in one fitted for the extractor bundle, else rules-only (docs/accuracy.md).",
     )
     recall_calls: int = Field(
