@@ -16,8 +16,8 @@ import pytest
 
 from appliance.document import Document
 from appliance.pipeline import Pipeline
-from appliance.settings import PipelineSettings
 from appliance.rules import RuleExtractor
+from appliance.settings import PipelineSettings
 from appliance.strategies import evidence as evidence_strategy
 from appliance.strategies import rule_evidence
 from appliance.tasks import load_task
