@@ -42,7 +42,7 @@ MB = 1_000_000
 LABELS = {
     "appliance-json": "appliance, json (prefix reuse + fast-forward on)",
     "appliance-evidence": "appliance, evidence",
-    "appliance-hybrid": "appliance, hybrid (default strategy: evidence + rules)",
+    "appliance-hybrid": "appliance, hybrid (evidence + rules)",
     "appliance-json-noreuse": "appliance, json, prefix reuse off",
     "appliance-json-noff": "appliance, json, fast-forward off",
     "llamacpp": "llama.cpp, JSON-schema grammar, no prompt cache",
