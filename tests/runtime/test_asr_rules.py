@@ -22,11 +22,6 @@ pytest.importorskip("medspacy")
 FIELD = DATA / "field-cases"
 
 
-@pytest.fixture(scope="module")
-def sym() -> RuleExtractor:
-    return RuleExtractor(load_task("symptoms13"))
-
-
 def found(rx: RuleExtractor, text: str) -> dict[str, str]:
     """Feature -> status for the features the rules mention; every span a verbatim slice of ``text``."""
     out = {}

@@ -99,14 +99,6 @@ def test_rule_files_are_well_formed(lang: str) -> None:
 pytest.importorskip("medspacy")
 
 
-@pytest.fixture(scope="module")
-def sym():
-    from appliance.rules import RuleExtractor
-    from appliance.tasks import load_task
-
-    return RuleExtractor(load_task("symptoms13"))
-
-
 def _status(rx, text: str, key: str, lang: str = "en") -> str:
     return rx.extract(text, lang)[key].status
 

@@ -24,20 +24,9 @@ from __future__ import annotations
 import pytest
 
 from appliance.rules import RuleExtractor
-from appliance.tasks import load_task
+from tests.support.rulecheck import check
 
 pytest.importorskip("medspacy")
-
-
-@pytest.fixture(scope="module")
-def sym() -> RuleExtractor:
-    return RuleExtractor(load_task("symptoms13"))
-
-
-def check(rx: RuleExtractor, text: str, want: dict[str, str], lang: str = "en") -> None:
-    got = {k: f.status for k, f in rx.extract(text, lang).items()}
-    wrong = {k: (got[k], v) for k, v in want.items() if got[k] != v}
-    assert not wrong, f"{text!r}: (got, want) {wrong}"
 
 
 class TestChecklistFullStops:

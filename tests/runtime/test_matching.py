@@ -21,11 +21,6 @@ pytest.importorskip("medspacy")
 FIELD = DATA / "field-cases"
 
 
-@pytest.fixture(scope="module")
-def sym() -> RuleExtractor:
-    return RuleExtractor(load_task("symptoms13"))
-
-
 def findings(rx: RuleExtractor, text: str, lang: str = "en"):
     out = rx.extract(text, lang)
     for f in out.values():

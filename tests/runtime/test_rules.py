@@ -21,11 +21,6 @@ pytest.importorskip("medspacy")
 
 
 @pytest.fixture(scope="module")
-def sym() -> RuleExtractor:
-    return RuleExtractor(load_task("symptoms13"))
-
-
-@pytest.fixture(scope="module")
 def pal() -> RuleExtractor:
     return RuleExtractor(load_task("palliative13"))
 

@@ -17,18 +17,12 @@ import pytest
 from appliance.rules import RuleExtractor
 from appliance.rules.segment import segment_dialogue
 from appliance.rules.speech import speech_view
-from appliance.tasks import load_task
 
 pytest.importorskip("medspacy")
 
 CONTROL = ["<|im_end|>", "<|endoftext|>", "</s>", "<s>", "<bos>", "<eos>", "<start_of_turn>", "<end_of_turn>",
            "<|eot_id|>", "<|start_header_id|>", "[INST]", "[/INST]", "<<SYS>>", "<｜end▁of▁sentence｜>",
            "<0x0A>", "[SEP]", "<i>"]
-
-
-@pytest.fixture(scope="module")
-def sym() -> RuleExtractor:
-    return RuleExtractor(load_task("symptoms13"))
 
 
 def statuses(rx: RuleExtractor, text: str) -> dict[str, str]:
