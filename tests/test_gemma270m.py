@@ -99,6 +99,24 @@ def test_template_layout(tiny_gemma_base):
     assert full.endswith("Does the patient have it now?<end_of_turn>\n<start_of_turn>model\n")
 
 
+def test_fidelity_runs_prompts_shorter_than_the_sliding_window(tiny_gemma_base, tmp_path):
+    """genai refuses a generator whose max_length is below the sliding window (Gemma 3 270M: 512, longer
+    than every fidelity prompt); the fidelity gate sizes its generators to the window."""
+    import numpy as np
+
+    from export.build import export_bundle
+    from export.fidelity import onnx_logits, sliding_window
+
+    out = tmp_path / "tiny-gemma-int4"
+    export_bundle(tiny_gemma_base, out, name="tiny-gemma-int4", precision="int4", min_top1=0.0, show_progress=False)
+    window = sliding_window(out)
+    assert window == 16  # export/arch/gemma3.py TINY_SLIDING_WINDOW
+    ids = [2, 10, 11, 12, 13, 14, 15, 16]  # 8 tokens < 16
+    rows = onnx_logits(out, ids, prefill=3)
+    assert rows.shape[0] == len(ids) - 3 + 1 and np.isfinite(rows).all()
+    assert sliding_window(tmp_path) == 0  # no genai_config.json: no window
+
+
 def test_finetune_tiny_gemma3_with_base_template(tiny_gemma_base, tmp_path):
     """The whole fine-tuning path with the Gemma base template: the template goes into the bundle's manifest,
     the runtime rebuilds the training prompts token for token (with <bos> prepended and the prefix reused
