@@ -1,6 +1,7 @@
 """Generated reference material, so documentation cannot drift from the code.
 
-* ``appliance/schemas/result.schema.json`` and ``docs/result-schema.md``: the Result JSON Schema;
+* ``appliance/schemas/result.schema.json`` and ``docs/result-schema.md``: the Result JSON Schema, and
+  (in named GENERATED blocks) an example of each output format, the FHIR extensions and a table row;
 * ``appliance/schemas/error.schema.json``: the ``.error.json`` sidecar schema;
 * ``docs/configuration.md``: the option reference (between the GENERATED markers);
 * ``docs/integration.md``: the table of reason codes (between the GENERATED markers).
@@ -64,6 +65,23 @@ def _replace_generated(text: str, body: str) -> str:
     return text[:start] + "\n\n" + body.rstrip() + "\n\n" + text[end:]
 
 
+def _replace_named(text: str, name: str, body: str) -> str:
+    """Replace the block between ``<!-- BEGIN GENERATED name: ... -->`` and ``<!-- END GENERATED name -->``."""
+    begin = f"<!-- BEGIN GENERATED {name}: python -m appliance.docsync -->"
+    end_marker = f"<!-- END GENERATED {name} -->"
+    start = text.index(begin) + len(begin)
+    return text[:start] + "\n\n" + body.rstrip() + "\n\n" + text[text.index(end_marker):]
+
+
+def result_formats_blocks() -> dict[str, str]:
+    """The named generated blocks of docs/result-schema.md: examples of each format, the extensions."""
+    from .docexamples import fhir_example, native_example, table_example
+    from .fhir.definitions import extension_table
+
+    return {"native-example": native_example(), "fhir-example": fhir_example(),
+            "fhir-extensions": extension_table(), "table-example": table_example()}
+
+
 def expected_files(repo: Path = REPO) -> dict[Path, str]:
     """Every generated file under ``repo`` with the content it must have.
 
@@ -81,6 +99,10 @@ def expected_files(repo: Path = REPO) -> dict[Path, str]:
     ):
         if doc.exists():
             out[doc] = _replace_generated(doc.read_text(encoding="utf-8"), body)
+    doc = repo / "docs" / "result-schema.md"
+    if doc in out:
+        for name, body in result_formats_blocks().items():
+            out[doc] = _replace_named(out[doc], name, body)
     return out
 
 

@@ -106,11 +106,13 @@ class Pipeline:
         (``merge_windows``). Every evidence quote is then checked against its text (``found_in_text``):
         a quote with offsets must be exactly ``text[start:end]`` of the original input (or the
         translation); one without (a model-written quote) must occur, whitespace- and case-insensitively,
-        in the text the model read.
+        in the text the model read. A verbatim quote of a timed input (``doc.cues``) then gets the time
+        span of the recording it was spoken in (``Evidence.start_s`` / ``end_s``).
 
         Returns a ``Result`` with one ``FeatureResult`` per task feature. Features come back
-        ``status='missing'`` with a ``reason`` instead of raising: ``document_too_long`` (more than
-        ``settings.max_document_tokens`` tokens: nothing is extracted), the strategy's codes
+        ``status='missing'`` with a ``reason`` instead of raising: ``document_too_long`` (a strategy that
+        windows the document, json, and more than ``settings.max_document_tokens`` tokens: nothing is
+        extracted), the strategy's codes
         (``not_supported_by_rules``, ``not_supported_by_evidence_strategy`` for features it does not
         decide; the generation's failure code), joined with ',' when every window failed.
         ``input_sha256`` is the sha256 of ``doc.text`` as UTF-8 (``PreparedText.text_sha256``).
@@ -138,7 +140,11 @@ class Pipeline:
         t_trans = time.perf_counter()
 
         n_tokens = self._count(target.normalized) if self._count else None
-        if n_tokens is not None and n_tokens > self.settings.max_document_tokens:
+        # The whole-document token limit bounds what the model reads: only a strategy that windows the
+        # document (json) feeds it all to the model. Under evidence/hybrid only rule-selected excerpts
+        # reach it, each question bounded on its own (issue #13; docs/extraction.md, "Long documents").
+        if (n_tokens is not None and self.strategy.window_tokens is not None
+                and n_tokens > self.settings.max_document_tokens):
             features = {f.key: FeatureResult(status="missing", reason="document_too_long")
                         for f in self.task.features}
             windows = 0
@@ -151,6 +157,7 @@ class Pipeline:
             features = merge_windows(self.task, per_window)
             windows = len(parts)
         _check_evidence(features, target)
+        _add_cue_times(features, doc)
         t_end = time.perf_counter()
         return Result(
             input_id=doc.id,
@@ -209,6 +216,21 @@ def merge_windows(task: Task, per_window: list[dict[str, FeatureResult]]) -> dic
 
 def _norm_ws(s: str) -> str:
     return " ".join(s.split()).casefold()
+
+
+def _add_cue_times(features: dict[str, FeatureResult], doc: Document) -> None:
+    """The one place cue times reach a result: each verbatim quote of a timed input (offsets into
+    ``doc.text``, found there) gets the recording time span of the cues it overlaps
+    (``Document.times_for``). Untimed inputs, quotes from a translation and quotes without offsets get
+    none."""
+    if not doc.cues:
+        return
+    for fr in features.values():
+        for e in fr.evidence:
+            if e.source == "original" and e.found_in_text and e.start is not None and e.end is not None:
+                times = doc.times_for(e.start, e.end)
+                if times is not None:
+                    e.start_s, e.end_s = times
 
 
 def _check_evidence(features: dict[str, FeatureResult], text: PreparedText) -> None:

@@ -17,9 +17,9 @@ from .reasons import Reason
 
 #: Names ending in these (any case) are a writer's temporary files: never touched.
 TEMP_SUFFIXES = (".tmp", ".temp", ".part", ".partial", ".crdownload", ".swp", ".filepart", "~")
-#: Longer file names (bytes) are refused (``bad_name``): ``<claim>~<name>`` in work/ and failed/ must
-#: fit the file system's NAME_MAX of 255 bytes, with room for the claim id and ``.error.json``.
-MAX_NAME_BYTES = 200
+#: The longest file name Linux allows (NAME_MAX, bytes). Every such name is taken: claims and quarantine
+#: never prepend anything to it (``appliance.claims``).
+MAX_NAME_BYTES = 255
 
 
 def is_ignored(name: str) -> bool:
@@ -33,18 +33,9 @@ def display_name(name: str) -> str:
     return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
-def check_name_length(name: str) -> None:
-    """Refuse (``InputError`` ``bad_name``) a name longer than ``MAX_NAME_BYTES`` bytes once encoded."""
-    size = len(os.fsencode(name))
-    if size > MAX_NAME_BYTES:
-        raise InputError(
-            Reason.BAD_NAME, f"the file name is {size} bytes long; the limit is {MAX_NAME_BYTES}"
-        )
-
-
 def check_name(name: str) -> None:
     """Refuse (``InputError`` ``bad_name``) file names that cannot be carried as UTF-8 text (ids, logs,
-    results) or are longer than ``MAX_NAME_BYTES``."""
+    results), or longer than ``MAX_NAME_BYTES`` (only possible on a file system other than Linux's)."""
     raw = os.fsencode(name)
     try:
         raw.decode("utf-8")
@@ -53,7 +44,10 @@ def check_name(name: str) -> None:
             Reason.BAD_NAME,
             f"the file name is not valid UTF-8 (first bad byte at offset {e.start}); rename it",
         ) from None
-    check_name_length(name)
+    if len(raw) > MAX_NAME_BYTES:
+        raise InputError(
+            Reason.BAD_NAME, f"the file name is {len(raw)} bytes long; the limit is {MAX_NAME_BYTES}"
+        )
 
 
 def file_size(path: Path) -> int | None:

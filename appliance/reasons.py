@@ -73,9 +73,13 @@ class Reason(str, Enum):
     BAD_ID = (
         "bad_id",
         "input",
-        "the id is empty, longer than 200 characters, or has control characters",
+        "the id is empty, longer than 255 characters, or has control characters",
     )
-    BAD_LANGUAGE = ("bad_language", "input", "`language` is not a language code")
+    BAD_LANGUAGE = (
+        "bad_language",
+        "input",
+        "`language` is not a valid BCP-47 tag, or names no known language (`xx-nope`, `und`, `qaa`)",
+    )
     UNSUPPORTED_TYPE = ("unsupported_type", "input", "the name does not end in {suffixes}")
     UNREADABLE = (
         "unreadable",
@@ -87,7 +91,36 @@ class Reason(str, Enum):
         "input",
         "a symbolic link, folder, named pipe or device: moved aside unread, never followed",
     )
-    BAD_NAME = ("bad_name", "input", "the file name is not valid UTF-8, or longer than 200 bytes")
+    BAD_NAME = ("bad_name", "input", "the file name is not valid UTF-8")
+    # -- timed transcripts (appliance.inputs: subtitles, Whisper-style JSON, timed .txt; issue #13)
+    JSON_SHAPE = (
+        "json_shape",
+        "input",
+        "a `.json` object of neither accepted shape: the appliance's (`id`, `text`, …) or a Whisper "
+        "transcript (`segments`)",
+    )
+    JSON_SEGMENTS = (
+        "json_segments",
+        "input",
+        "a Whisper-style `.json` whose `segments` is not a list of objects with numeric `start` and "
+        "`end`, string `text` and optional string `speaker` (the detail gives the segment number)",
+    )
+    SUBTITLE_INVALID = (
+        "subtitle_invalid",
+        "input",
+        "a `.vtt` or `.srt` file its subtitle parser cannot read (the detail gives the line or offset)",
+    )
+    NO_CUES = (
+        "no_cues",
+        "input",
+        "a subtitle, Whisper `.json` or timed `.txt` input without any cue, or whose cues are all empty",
+    )
+    CUE_TIMES = (
+        "cue_times",
+        "input",
+        "a cue time that is unreadable, negative or not finite, ends before it starts, or starts before "
+        "the previous cue (the detail gives the cue number)",
+    )
     # -- the pipeline
     TOO_LONG = ("too_long", "pipeline", "the pipeline refused the document as too long")
     # -- the daemon's failure policy
@@ -100,8 +133,17 @@ class Reason(str, Enum):
         "storage_error",
         "daemon",
         (
-            "writing the result failed (disk full, read-only or missing outbox); the detail gives the "
-            "error code, e.g. `ENOSPC: No space left on device`"
+            "writing failed (disk full, read-only or missing folder): the input stays in `work/`, nothing "
+            "new is claimed, and the write is retried with backoff until it succeeds; the log's `errno` "
+            "gives the code, e.g. `ENOSPC`"
+        ),
+    )
+    ENVIRONMENT_ERROR = (
+        "environment_error",
+        "daemon",
+        (
+            "the extraction could not run for a reason outside the input (its models cannot be loaded "
+            "again, a worker process cannot start): the input stays in `work/` and is retried with backoff"
         ),
     )
     INTERNAL_ERROR = (
@@ -113,8 +155,10 @@ class Reason(str, Enum):
         "interrupted",
         "daemon",
         (
-            "processing was interrupted `retries.max_attempts` times (crash, kill, power loss): a file "
-            "that crashes the appliance is set aside instead of crashing it forever"
+            "the extraction crashed `retries.max_attempts` times on this input, each time alone in a child "
+            "process (an input in flight when the appliance dies is only ever retried that way): a file "
+            "that crashes the appliance is set aside; a kill, power cut or restart of the service is never "
+            "counted"
         ),
     )
 

@@ -23,7 +23,8 @@ class _Strict(BaseModel):
 class Evidence(_Strict):
     """One quote a value rests on. With ``start`` / ``end`` it is a verbatim span of the text named by
     ``source``; without them (a model-written quote) it is checked by a whitespace- and case-insensitive
-    search of the text the model read."""
+    search of the text the model read. ``start_s`` / ``end_s``: where a verbatim quote of a timed input was
+    spoken in the recording (set by the pipeline from ``Document.cues``)."""
 
     quote: str = Field(description="Short quote the value rests on.")
     found_in_text: bool = Field(
@@ -46,6 +47,18 @@ class Evidence(_Strict):
         ge=0,
         description="Character offset just after the quote's last character (end exclusive), in the same "
         "text; absent for a quote written by a model.",
+    )
+    start_s: float | None = Field(
+        default=None,
+        ge=0,
+        description="Timed inputs (WebVTT, SubRip, Whisper JSON, timed .txt): seconds into the recording "
+        "where the cue(s) the quote was spoken in begin; absent for untimed inputs, translations and "
+        "quotes without offsets.",
+    )
+    end_s: float | None = Field(
+        default=None,
+        ge=0,
+        description="Timed inputs: seconds into the recording where the cue(s) the quote was spoken in end.",
     )
 
 

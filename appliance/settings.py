@@ -50,7 +50,12 @@ class PipelineSettings(BaseModel):
     max_context_tokens: int = Field(
         default=4096, ge=256, description="Cap on prompt + answer tokens per model call (KV-cache memory)."
     )
-    max_document_tokens: int = Field(default=16384, gt=0, description="Longer documents are marked missing.")
+    max_document_tokens: int = Field(
+        default=16384, gt=0,
+        description="'json' only (the model reads the whole document, in windows): a longer document has "
+        "every feature missing (reason document_too_long). 'evidence', 'hybrid' and 'rules' take any length: "
+        "the model sees only rule-selected excerpts.",
+    )
     window_overlap_tokens: int = Field(default=64, ge=0, description="Overlap between windows of long documents.")
     threads: int = Field(default=0, ge=0, description="Inference threads; 0 = every CPU the process may use.")
     verify_bundles: bool = Field(default=True, description="Hash every bundle file at load (refuse mismatches).")

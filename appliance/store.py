@@ -2,15 +2,17 @@
 
 Invariants (what the daemon relies on):
 
-* An input is in exactly one place: ``inbox/`` (waiting), ``work/`` (claimed; the only copy while it is
-  processed), ``failed/`` (quarantined with an ``.error.json``) — or gone, and then its result exists.
+* An input is in exactly one place: ``inbox/`` (waiting), ``work/<claim>/`` (claimed; the only copy
+  while it is processed), ``failed/`` (quarantined with an ``.error.json``) — or gone, and then its
+  result exists. Names on disk: ``appliance.claims``.
 * Results are written ``outbox/.tmp-*`` → fsync → ``os.replace`` → fsync(outbox), one file per
   configured output format (``<key><suffix>.age``), *before* the ledger entry and before the input
   leaves ``work/``. A crash at any point leaves either the input in ``work/`` (recovered at start) or
   every result in the outbox and the ledger (the input is then only cleaned up).
-* The idempotency key is ``<id-slug>.<bytes_sha256[:16]>`` (the sha256 of the dropped bytes): the
-  results' name and the ledger entry. An input is done when its ledger entry exists, or when *every*
-  configured result file does. The ledger survives the integrator taking results out of the outbox.
+* The idempotency key (``appliance.resultkey.result_key``) is unique per exact id and dropped bytes;
+  the ledger entry under it records the sha256 of both, and ``is_done`` compares them. An input is
+  done when its ledger entry exists, or when *every* configured result file does. The ledger
+  survives the integrator taking results out of the outbox.
 * Nothing here reads or writes document text except the opaque bytes it is handed (already encrypted
   for the outbox and the archive).
 """
@@ -19,82 +21,40 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import secrets
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from . import __version__
+from .claims import (
+    CLAIM_RE,
+    ERROR_SUFFIX,
+    AttemptRecord,
+    FailureRecord,
+    WorkItem,
+    failed_name,
+    new_claim,
+    original_name,
+    parse_legacy,
+)
 from .config import FOLDERS, PathsConfig
 from .durable import TMP_PREFIX, durable_write, fsync_dir
 from .errors import ApplianceError
-from .reader import MAX_NAME_BYTES, display_name, is_ignored
+from .reader import is_ignored
+from .resultkey import key_digest, result_key, slug
+
+__all__ = ["AGE_SUFFIX", "ERROR_SUFFIX", "FailureRecord", "KeyCollision", "Store", "StoreError", "WorkItem"]
+__all__ += ["durable_write", "result_key", "slug"]  # (re-exported: callers name them from here)
 
 AGE_SUFFIX = ".age"  # every file written to the outbox and the archive is age-encrypted
-ERROR_SUFFIX = ".error.json"
-_SLUG = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 class StoreError(ApplianceError):
     """A data folder is missing, unwritable, or on the wrong file system."""
 
 
-@dataclass(frozen=True)
-class WorkItem:
-    """A claimed input: the only copy of it, in ``work/`` under ``<claim>~<name>``."""
-
-    path: Path  # in work/
-    name: str  # the name it had in the inbox
-    claim: str  # unique claim id (sortable by claim time)
-
-    @property
-    def label(self) -> str:
-        """The name as text for logs, status and sidecars (non-UTF-8 bytes shown as ``\\xNN``)."""
-        return display_name(self.name)
-
-
-class FailureRecord(BaseModel):
-    """The ``.error.json`` sidecar of a quarantined input. Codes, classes, hashes: never content."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    schema_version: Literal[1] = 1
-    input_name: str
-    reason: str = Field(description="Stable reason code (see docs/integration.md).")
-    detail: str | None = Field(
-        default=None, description="Reader/validator explanation (positions and sizes only)."
-    )
-    exception: str | None = Field(default=None, description="Exception class, for unexpected failures.")
-    attempts: int
-    input_sha256: str | None = Field(
-        default=None,
-        description="sha256 (hex) of the input file's raw bytes as dropped, before any decoding; null when "
-        "the file was refused without being read (too large, unreadable, not a regular file, bad name) or "
-        "the failure came before it was read.",
-    )
-    input_bytes: int | None = Field(
-        default=None, description="Size of the input file in bytes, where known; null for a non-regular file."
-    )
-    failed_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
-    app_version: str = __version__
-
-
-def slug(doc_id: str, limit: int = 80) -> str:
-    """A document id as a file-name part: runs of characters other than ``A-Za-z0-9._-`` become ``_``,
-    leading/trailing ``._-`` are stripped, at most ``limit`` characters; ``input`` if nothing is left."""
-    s = _SLUG.sub("_", doc_id).strip("._-")[:limit]
-    return s or "input"
-
-
-def result_key(doc_id: str, bytes_sha256: str) -> str:
-    """The idempotency key ``<slug(id)>.<first 16 hex digits of the dropped bytes' sha256>``."""
-    return f"{slug(doc_id)}.{bytes_sha256[:16]}"
+class KeyCollision(ApplianceError):
+    """A ledger entry under an input's key records another id or other bytes (never taken for done)."""
 
 
 class Store:
@@ -183,30 +143,56 @@ class Store:
         return [p for _, _, p in sorted(out)]
 
     def claim(self, path: Path) -> WorkItem | None:
-        """Atomically move an inbox file into work/. None if it is gone (someone else took it)."""
-        claim = f"{time.time_ns():x}{secrets.token_hex(2)}"
-        target = self.work / f"{claim}~{path.name}"
+        """Atomically move an inbox entry to ``work/<claim>/<name>``. None if it is gone (someone else
+        took it). Raises ``OSError`` when the claim folder cannot be made (e.g. ``ENOSPC``)."""
+        claim = new_claim()
+        folder = self.work / claim
+        os.mkdir(folder, 0o700)
         try:
-            os.rename(path, target)
-        except FileNotFoundError:
-            return None
+            os.rename(path, folder / path.name)
+        except BaseException:
+            os.rmdir(folder)
+            if not os.path.lexists(path):
+                return None
+            raise
+        fsync_dir(folder)
         fsync_dir(self.work)
-        return WorkItem(path=target, name=path.name, claim=claim)
+        return WorkItem(path=folder / path.name, name=path.name, claim=claim)
 
     def work_items(self) -> list[WorkItem]:
-        """Everything left in work/ (any kind of entry: a folder or link claimed before a crash is
-        refused properly at the next start, not left behind)."""
-        items = []
-        for p in self.work.iterdir():
-            if p.name.startswith("."):
+        """Everything left in work/, oldest claim first (any kind of entry: a folder or link claimed
+        before a crash is refused properly at the next start, not left behind).
+
+        Empty claim folders (a crash between making one and the rename, or between the removal of an
+        input and of its folder) are removed. Entries of the pre-#12 layout (``<claim>~<name>``) and
+        ones placed by hand are moved into claim folders (a legacy claim id is kept: its record applies).
+        """
+        items: list[WorkItem] = []
+        adopt: list[tuple[Path, str, str, bool]] = []
+        for entry in sorted(os.scandir(self.work), key=lambda e: e.name):
+            if entry.name.startswith("."):
                 continue
-            claim, sep, name = p.name.partition("~")
-            if not sep:  # placed here by hand: give it a claim id so its attempts are counted
-                claim, name = f"{time.time_ns():x}{secrets.token_hex(2)}", p.name
-                target = self.work / f"{claim}~{name}"
-                os.rename(p, target)
-                p = target
-            items.append(WorkItem(path=p, name=name, claim=claim))
+            if CLAIM_RE.fullmatch(entry.name) and entry.is_dir(follow_symlinks=False):
+                inner = sorted(os.listdir(entry.path))
+                if not inner:
+                    os.rmdir(entry.path)
+                    continue
+                items.append(WorkItem(Path(entry.path) / inner[0], inner[0], entry.name))
+                adopt += [(Path(entry.path) / n, new_claim(), n, False) for n in inner[1:]]
+                continue
+            legacy = parse_legacy(entry.name)
+            claim, name = legacy if legacy else (new_claim(), entry.name)
+            adopt.append((Path(entry.path), claim, name, legacy is not None))
+        for src, claim, name, legacy in adopt:
+            if (self.work / claim).is_dir() and os.listdir(self.work / claim):  # (taken: a fresh id)
+                claim = new_claim()
+            folder = self.work / claim
+            folder.mkdir(mode=0o700, exist_ok=True)
+            os.rename(src, folder / name)
+            fsync_dir(folder)
+            items.append(WorkItem(folder / name, name, claim, legacy=legacy))
+        if adopt:
+            fsync_dir(self.work)
         return sorted(items, key=lambda i: i.claim)
 
     # ----------------------------------------------------------------------------------- results
@@ -216,15 +202,53 @@ class Store:
         return self.outbox / f"{key}{suffix}{AGE_SUFFIX}"
 
     def ledger_path(self, key: str) -> Path:
-        """``state/ledger/<first 2 hex digits of the hash>/<key>.json``."""
-        digest = key.rsplit(".", 1)[-1]
-        return self.ledger / digest[:2] / f"{key}.json"
+        """``state/ledger/<first 2 hex digits of the bytes hash>/<key>.json``."""
+        return self.ledger / key_digest(key)[:2] / f"{key}.json"
 
-    def is_done(self, key: str) -> bool:
-        """Its ledger entry exists, or every configured result file does (a crash after the last result
-        and before the ledger entry). A partial set of results is not done: the input is processed again."""
-        if self.ledger_path(key).exists():
+    def _ledger_entry(self, key: str) -> dict[str, Any] | None:
+        """The ledger entry under ``key``; None if there is none; ``{}`` if unreadable (a torn write of
+        an older version: its name still says done)."""
+        try:
+            entry = json.loads(self.ledger_path(key).read_bytes())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            return {}
+        return entry if isinstance(entry, dict) else {}
+
+    def in_ledger(
+        self,
+        key: str,
+        *,
+        id_sha256: str | None = None,
+        bytes_sha256: str | None = None,
+        legacy_key: str | None = None,
+    ) -> bool:
+        """A ledger entry says this input is done: the one under ``key`` (recording this id and these
+        bytes, where given and recorded), or one under ``legacy_key`` (the key versions before issue #12
+        gave it) written before entries recorded ids. Raises ``KeyCollision`` if the entry under
+        ``key`` records another input."""
+        entry = self._ledger_entry(key)
+        if entry is not None:
+            for field, mine in (("id_sha256", id_sha256), ("bytes_sha256", bytes_sha256)):
+                theirs = entry.get(field)
+                if mine is not None and isinstance(theirs, str) and theirs != mine:
+                    raise KeyCollision(f"ledger entry {key}: recorded {field} differs")
             return True
+        if legacy_key and legacy_key != key:
+            old = self._ledger_entry(legacy_key)
+            if old is not None and "id_sha256" not in old:
+                return bytes_sha256 is None or old.get("bytes_sha256", bytes_sha256) == bytes_sha256
+        return False
+
+    def is_done(self, key: str, **ledger: str | None) -> bool:
+        """``in_ledger(key, **ledger)``, or every configured result file exists (a crash after the last
+        result and before the ledger entry). A partial set of results is not done: the input is
+        processed again."""
+        return self.in_ledger(key, **ledger) or self.has_results(key)
+
+    def has_results(self, key: str) -> bool:
+        """Every configured result file of ``key`` exists."""
         return bool(self.result_suffixes) and all(
             self.result_path(key, s).exists() for s in self.result_suffixes
         )
@@ -234,7 +258,8 @@ class Store:
         return durable_write(self.result_path(key, suffix), encrypted, self.result_mode)
 
     def mark_done(self, key: str, info: dict[str, Any]) -> None:
-        """Write the ledger entry ``{"key", "done_at", **info}`` (ids and hashes only), durably."""
+        """Write the ledger entry ``{"key", "done_at", **info}`` (ids' hashes and bytes' hashes only:
+        ``id_sha256``, ``bytes_sha256``, ``id_slug``), durably."""
         p = self.ledger_path(key)
         p.parent.mkdir(exist_ok=True)
         record = {"key": key, "done_at": datetime.now(timezone.utc).isoformat(), **info}
@@ -249,42 +274,31 @@ class Store:
         return durable_write(self.archive_path(key, suffix), encrypted, 0o600)
 
     def remove_work(self, item: WorkItem) -> None:
-        """Delete a claimed input (its results are durable) and its attempt counter."""
+        """Delete a claimed input (its results are durable), its claim folder and its attempt record."""
         item.path.unlink(missing_ok=True)
-        fsync_dir(self.work)
+        self._drop_claim_folder(item)
         self.clear_attempts(item)
+
+    def _drop_claim_folder(self, item: WorkItem) -> None:
+        try:
+            os.rmdir(item.folder)
+        except FileNotFoundError:
+            pass
+        fsync_dir(self.work)
 
     # ----------------------------------------------------------------------------------- failures
 
     def fail(self, item: WorkItem, record: FailureRecord) -> Path:
-        """Quarantine: sidecar first (durably), then move the input next to it."""
-        target = self.failed / item.name
-        if os.path.lexists(target):  # (a sidecar without its input is an orphan of an interrupted quarantine)
-            target = self.failed / f"{item.claim}~{item.name}"
+        """Quarantine: sidecar first (durably), then move the input next to it (``claims.failed_name``).
+        Raises ``OSError`` when ``failed/`` cannot be written; the input then stays in ``work/``."""
+        taken = os.path.lexists(self.failed / item.name)  # (a sidecar alone is an orphan: replaced)
+        target = self.failed / failed_name(item.name, item.claim, taken)
         sidecar = self.failed / f"{target.name}{ERROR_SUFFIX}"
         durable_write(sidecar, record.model_dump_json(indent=2).encode() + b"\n", 0o640)
         os.rename(item.path, target)
         fsync_dir(self.failed)
-        fsync_dir(self.work)
+        self._drop_claim_folder(item)
         self.clear_attempts(item)
-        return target
-
-    def fail_from_inbox(self, path: Path, record: FailureRecord) -> Path | None:
-        """Quarantine straight from the inbox, under a shortened name, an input whose name is too long
-        to be claimed (``<claim>~<name>`` must fit the file system's name limit). None if it is gone."""
-        claim = f"{time.time_ns():x}{secrets.token_hex(2)}"
-        cut = os.fsdecode(os.fsencode(path.name)[: MAX_NAME_BYTES // 2])
-        target = self.failed / f"{claim}~{cut}"
-        sidecar = self.failed / f"{target.name}{ERROR_SUFFIX}"
-        if not os.path.lexists(path):
-            return None
-        durable_write(sidecar, record.model_dump_json(indent=2).encode() + b"\n", 0o640)
-        try:
-            os.rename(path, target)
-        except FileNotFoundError:
-            sidecar.unlink(missing_ok=True)
-            return None
-        fsync_dir(self.failed)
         return target
 
     def failures(self) -> list[tuple[Path, FailureRecord | None]]:
@@ -293,20 +307,25 @@ class Store:
         for side in sorted(self.failed.glob(f"*{ERROR_SUFFIX}")):
             if side.name.startswith("."):
                 continue
-            try:
-                rec: FailureRecord | None = FailureRecord.model_validate_json(side.read_bytes())
-            except (OSError, ValueError):
-                rec = None
-            out.append((self.failed / side.name[: -len(ERROR_SUFFIX)], rec))
+            out.append((self.failed / side.name[: -len(ERROR_SUFFIX)], self._sidecar(side)))
         return out
 
+    @staticmethod
+    def _sidecar(path: Path) -> FailureRecord | None:
+        try:
+            return FailureRecord.model_validate_json(path.read_bytes())
+        except (OSError, ValueError):
+            return None
+
     def requeue(self, name: str) -> Path:
-        """Move a quarantined input back into the inbox (under its original name) and drop its sidecar."""
+        """Move a quarantined input back into the inbox under its original name (its sidecar's
+        ``input_name``; ``claims.original_name``) and drop its sidecar. Raises ``StoreError``."""
         src = self.failed / name
         sidecar = self.failed / f"{name}{ERROR_SUFFIX}"
         if name.endswith(ERROR_SUFFIX) or not os.path.lexists(src):
             raise StoreError(f"{name}: not in {self.failed}")
-        original = name.partition("~")[2] if "~" in name else name
+        rec = self._sidecar(sidecar) if sidecar.exists() else None
+        original = original_name(name, rec.input_name if rec else None)
         target = self.inbox / original
         if os.path.lexists(target):
             raise StoreError(f"{original}: a file of that name is already in the inbox")
@@ -321,26 +340,29 @@ class Store:
     def _attempts_path(self, item: WorkItem) -> Path:
         return self.attempts_dir / f"{item.claim}.json"
 
-    def attempts(self, item: WorkItem) -> int:
-        """Attempts counted for a claimed input (0 if none or the counter is unreadable)."""
+    def attempt_record(self, item: WorkItem) -> AttemptRecord:
+        """A claimed input's attempt record (a fresh one if none or unreadable)."""
         try:
-            return int(json.loads(self._attempts_path(item).read_text())["attempts"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return 0
+            data = self._attempts_path(item).read_bytes()
+        except OSError:
+            return AttemptRecord(name=item.label)
+        rec = AttemptRecord.parse(data)
+        rec.name = item.label
+        return rec
 
-    def bump_attempts(self, item: WorkItem) -> int:
-        """Count an attempt *before* it starts, so a crash during it is counted too (poison-pill guard)."""
-        n = self.attempts(item) + 1
-        durable_write(self._attempts_path(item), json.dumps({"attempts": n, "name": item.name}).encode())
-        return n
+    def save_attempts(self, item: WorkItem, rec: AttemptRecord, *, sync: bool = True) -> None:
+        """Replace the attempt record atomically; ``sync=False`` skips the fsyncs (for clearing
+        ``in_flight``: survives a process kill, may be lost in a power cut, which only costs a run
+        in a child process). Raises ``OSError``."""
+        durable_write(self._attempts_path(item), rec.model_dump_json().encode(), sync=sync)
 
     def clear_attempts(self, item: WorkItem) -> None:
-        """Drop a claimed input's attempt counter."""
+        """Drop a claimed input's attempt record."""
         self._attempts_path(item).unlink(missing_ok=True)
 
     def prune_attempts(self, items: list[WorkItem]) -> int:
-        """Drop counters whose input is no longer in work/ (a crash between the clean-up of an input and
-        the removal of its counter leaves one behind)."""
+        """Drop records whose input is no longer in work/ (a crash between the clean-up of an input and
+        the removal of its record leaves one behind)."""
         keep = {f"{i.claim}.json" for i in items}
         n = 0
         for p in self.attempts_dir.glob("*.json"):
@@ -365,13 +387,11 @@ class Store:
 
         return {
             "inbox": len(self.inbox_candidates()),
-            "work": count(self.work, lambda e: not e.name.startswith(".")),
+            "work": count(self.work, lambda e: not e.name.startswith(".")),  # (claim folders)
             "failed": count(
                 self.failed, lambda e: e.name.endswith(ERROR_SUFFIX) and not e.name.startswith(".")
             ),
-            "outbox": count(
-                self.outbox, lambda e: e.name.endswith(results) and not e.name.startswith(".")
-            ),
+            "outbox": count(self.outbox, lambda e: e.name.endswith(results) and not e.name.startswith(".")),
             "processed": sum(1 for p in self.ledger.glob("*/*.json") if not p.name.startswith("."))
             if ledger
             else -1,

@@ -88,7 +88,13 @@ class StabilityTracker:
         self._files[path] = _Seen(self._signature(path), self.clock(), settle)
 
     def complete(self, path: Path) -> None:
-        """Closed after writing, or renamed in: ready without waiting."""
+        """Closed after writing, or renamed in: ready without waiting — unless it is empty: writers that
+        create a file first and write it later close it empty once, so an empty file is given
+        ``write_settle_seconds`` for its content (as any empty file is, see ``poll``)."""
+        sig = self._signature(path)
+        if sig is not None and sig[0] == 0:
+            self.touch(path, written=True)
+            return
         self._files.pop(path, None)
         self._ready[path] = None
 

@@ -15,9 +15,43 @@ from typing import Callable
 
 
 def _split_long_line(line: str, budget: int, count: Callable[[str], int]) -> list[str]:
+    """Pieces of ``line`` of at most ``budget`` tokens, cut at spaces (characters for a single longer word).
+
+    Linear in the line's length: each word is counted once (with the space before it) and a piece is
+    closed when the running sum would pass the budget; only a piece whose real count still exceeds the
+    budget (a tokenizer that merges across spaces) is split again by counting it word by word. (Counting
+    the growing piece after every word, as before, cost the window size once per word: minutes for a
+    one-line 1 MiB transcript.)"""
     words = line.split(" ")
-    pieces, cur = [], ""
+    pieces, cur, used = [], [], 0
     for w in words:
+        n = count(" " + w) if cur else count(w)
+        if cur and used + n > budget:
+            pieces.append(" ".join(cur))
+            cur, n = [], count(w)
+        cur.append(w)
+        used = (used + n) if len(cur) > 1 else n
+    if cur:
+        pieces.append(" ".join(cur))
+    exact = []
+    for p in pieces:
+        exact.extend(_split_exact(p, budget, count) if count(p) > budget else [p])
+    # A single "word" longer than the budget (no spaces at all): cut by characters.
+    out = []
+    for p in exact:
+        while count(p) > budget and len(p) > 1:
+            cut = max(1, len(p) * budget // max(count(p), 1))
+            out.append(p[:cut])
+            p = p[cut:]
+        out.append(p)
+    return out
+
+
+def _split_exact(piece: str, budget: int, count: Callable[[str], int]) -> list[str]:
+    """Cut ``piece`` at spaces, counting the growing piece after each word (quadratic in the piece's
+    length: only for the rare piece whose word-by-word estimate was too low)."""
+    pieces, cur = [], ""
+    for w in piece.split(" "):
         cand = f"{cur} {w}" if cur else w
         if cur and count(cand) > budget:
             pieces.append(cur)
@@ -26,15 +60,7 @@ def _split_long_line(line: str, budget: int, count: Callable[[str], int]) -> lis
             cur = cand
     if cur:
         pieces.append(cur)
-    # A single "word" longer than the budget (no spaces at all): cut by characters.
-    out = []
-    for p in pieces:
-        while count(p) > budget and len(p) > 1:
-            cut = max(1, len(p) * budget // max(count(p), 1))
-            out.append(p[:cut])
-            p = p[cut:]
-        out.append(p)
-    return out
+    return pieces
 
 
 def split_windows(text: str, budget: int, count: Callable[[str], int], overlap: int = 64) -> list[str]:

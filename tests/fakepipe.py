@@ -3,7 +3,9 @@
 The end-to-end tests in test_daemon.py use the real pipeline on the ``tiny_bundle`` fixture; this
 fake makes the lifecycle tests fast and deterministic. Behaviour is steered by markers in the test
 documents (test data, not patient text): ``#boom`` raises, ``#flaky`` raises on the first call per id,
-``#toolong`` raises InputError, ``#slow`` sleeps ``FAKE_SLOW_SECONDS`` (default 2).
+``#toolong`` raises InputError, ``#slow`` sleeps ``FAKE_SLOW_SECONDS`` (default 2), ``#crash`` kills
+the process that runs it (SIGKILL: a poison pill, as a segfault in a native library would).
+``FAKE_LOAD_SECONDS`` (default 0) makes each load take that long (a large model).
 
 Run as a script, it is ``appliance`` with this pipeline swapped in:
 ``python tests/fakepipe.py run --config F``.
@@ -12,6 +14,7 @@ Run as a script, it is ``appliance`` with this pipeline swapped in:
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -35,6 +38,7 @@ class FakePipeline:
 
     @classmethod
     def load(cls, settings) -> FakePipeline:
+        time.sleep(float(os.environ.get("FAKE_LOAD_SECONDS", "0")))
         return cls(settings)
 
     def describe(self) -> dict:
@@ -57,6 +61,8 @@ class FakePipeline:
                 f.write(doc.id + "\n")
         if "#slow" in doc.text:
             time.sleep(float(os.environ.get("FAKE_SLOW_SECONDS", "2")))
+        if "#crash" in doc.text:
+            os.kill(os.getpid(), signal.SIGKILL)
         if "#boom" in doc.text:
             raise RuntimeError("model exploded")  # message must never reach logs or sidecars
         if "#flaky" in doc.text and doc.id not in self._flaky_seen:

@@ -190,12 +190,12 @@ def test_example_config_is_valid(tmp_path):
 
 def test_output_formats_default_and_validation(tmp_path):
     assert load_config(write(tmp_path, ""), env={}).output.formats == ["native"]
-    p = write(tmp_path, "[paths]\nroot = '/x'\n[output]\nformats = ['native', 'fhir']\n")
+    p = write(tmp_path, "[paths]\nroot = '/x'\n[output]\nformats = ['native', 'hl7v2']\n")
     msg = str(pytest.raises(ConfigError, load_config, p, env={}).value)
-    assert "output.formats (line 4): unknown output format 'fhir' (known: native)" in msg
+    assert "output.formats (line 4): unknown output format 'hl7v2' (known: native, fhir)" in msg
     p = write(tmp_path, "[output]\nformats = []\n")
     msg = str(pytest.raises(ConfigError, load_config, p, env={}).value)
-    assert "at least one output format is needed (known: native)" in msg
+    assert "at least one output format is needed (known: native, fhir)" in msg
     p = write(tmp_path, "[output]\nformats = ['native', 'native']\n")
     assert "listed twice" in str(pytest.raises(ConfigError, load_config, p, env={}).value)
     env = {"APPLIANCE_OUTPUT__FORMATS": '["csv"]'}
@@ -217,7 +217,7 @@ def test_output_registry_refuses_name_or_suffix_collisions():
         suffix: str = ".JSON"
         media_type: str = "application/json"
 
-        def render(self, result) -> bytes:
+        def render(self, result, context) -> bytes:
             return b""
 
     reg = OutputRegistry()
@@ -230,5 +230,5 @@ def test_output_registry_refuses_name_or_suffix_collisions():
         reg.register(Other(suffix="csv"))
     reg.register(Other(suffix=".csv"))
     assert [r.name for r in reg.select(["other", "native"])] == ["other", "native"]
-    assert REGISTRY.names() == ["native"]
+    assert REGISTRY.names() == ["native", "fhir"]
     assert (RENDERER.suffix, RENDERER.media_type) == (".json", "application/json")

@@ -256,20 +256,148 @@ def test_recovery_of_work_left_by_a_crash(tmp_path):
     assert d2.store.ledger_path(key_y).exists()
 
 
-def test_crash_loop_ends_in_failed(tmp_path):
+class ScriptedIsolator:
+    """Stands in for the child process of a suspect: each run pops the next scripted behaviour
+    (``"ok"``: extract with the fake pipeline; an exception: raised as the child's fate)."""
+
+    separate_process = True
+
+    def __init__(self, *script) -> None:
+        self.script = list(script)
+        self.runs: list[str] = []
+
+    def run(self, raw, name, keepalive):
+        from appliance.daemon.isolation import Extracted
+        from appliance.inputs import parse_input
+
+        self.runs.append(name)
+        step = self.script.pop(0) if self.script else "ok"
+        if step != "ok":
+            raise step
+        doc = parse_input(raw, name)
+        return Extracted(doc.id, FakePipeline().process(doc))
+
+
+def _die_in_flight(env: Env, name: str) -> None:
+    """What a SIGKILL does to an input in flight: its attempt is marked in flight, then nothing more."""
+    d = daemon(env)
+    item = next(i for i in d.store.work_items() if i.name == name)
+    d.processor.begin(item)
+
+
+def test_kills_of_the_daemon_are_never_counted_against_the_input(tmp_path):
+    """Issue #12: `max_attempts` (3) SIGKILLs while one valid transcript was in flight sent it to
+    failed/ as `interrupted`. Now it is a suspect, extracted alone in a child process, and processed."""
+    env = Env(tmp_path)
+    (env.work / "1c~valid.txt").write_text("pain")  # (claimed before an upgrade: the old layout)
+    for _ in range(5):
+        _die_in_flight(env, "valid.txt")
+    iso = ScriptedIsolator("ok")
+    pipe = FakePipeline()
+    d = Daemon(load_config(env.config, env={}), loader=lambda s: pipe, notifier=lambda m: None, isolator=iso)
+    d.start()
+    run_until(d, lambda: env.files("work") == [] and env.files("outbox") != [])
+    assert env.failures() == {} and iso.runs == ["valid.txt"] and pipe.calls == []  # only in the child
+    assert next(iter(env.results().values()))["input_id"] == "valid"
+    assert d.status.processed == 1 and d.status.failed == 0
+    assert os.listdir(env.state / "attempts") == []
+
+
+def test_an_input_that_crashes_its_child_is_set_aside_and_the_rest_flows(tmp_path):
+    from appliance.daemon.isolation import ChildCrashed
+
+    env = Env(tmp_path)
+    (env.work / "1c~poison.txt").write_text("pain")
+    _die_in_flight(env, "poison.txt")  # it took the daemon down once
+    iso = ScriptedIsolator(*[ChildCrashed("SIGSEGV")] * 3)
+    d = Daemon(load_config(env.config, env={}), loader=lambda s: FakePipeline(), notifier=lambda m: None,
+               isolator=iso)
+    d.start()
+    env.drop("good.txt", "fever")
+    run_until(d, lambda: env.failures() != {} and len(env.files("outbox")) == 1)
+    rec = env.failures()["poison.txt"]
+    assert rec["reason"] == "interrupted" and rec["attempts"] == 3 and "SIGSEGV" in rec["detail"]
+    assert iso.runs == ["poison.txt"] * 3 and d.status.processed == 1
+    assert env.files("work") == []
+
+
+def test_isolation_unavailable_is_retried_never_set_aside(tmp_path):
+    from appliance.daemon.isolation import IsolationUnavailable
+
+    env = Env(tmp_path)
+    (env.work / "1c~x.txt").write_text("pain")
+    _die_in_flight(env, "x.txt")
+    iso = ScriptedIsolator(*[IsolationUnavailable("no worker")] * 5, "ok")
+    d = Daemon(load_config(env.config, env={}), loader=lambda s: FakePipeline(), notifier=lambda m: None,
+               isolator=iso)
+    d.start()
+    run_until(d, lambda: env.files("outbox") != [])
+    assert env.failures() == {} and len(iso.runs) == 6
+
+
+def test_recovered_items_take_turns_with_new_ones_least_interrupted_first(tmp_path):
+    env = Env(tmp_path, watch={"settle_seconds": 0.3})
+    for name in ("1a~often.txt", "1b~once.txt"):
+        (env.work / name).write_text("pain " + name)
+    for _ in range(3):
+        _die_in_flight(env, "often.txt")
+    _die_in_flight(env, "once.txt")
+    for i in range(3):
+        (env.inbox / f"new{i}.txt").write_text(f"fever {i}")
+    iso = ScriptedIsolator()
+    d = Daemon(load_config(env.config, env={}), loader=lambda s: FakePipeline(), notifier=lambda m: None,
+               isolator=iso)
+    d.start()
+    order: list[str] = []
+    real = d.outcomes.apply
+    d.outcomes.apply = lambda item, outcome: (order.append(item.name), real(item, outcome))
+    run_until(d, lambda: len(env.files("outbox")) == 5)
+    assert order.index("once.txt") < order.index("often.txt")
+    # a new input first (the recovered ones wait for the inbox's files to settle), then turns
+    assert order[0].startswith("new") and order[1] == "once.txt" and order[2].startswith("new")
+
+
+def test_a_missing_outbox_keeps_inputs_queued_until_it_is_back(tmp_path):
+    """Issue #12, without mounting anything: the outbox vanishes (an unmounted share). Writing fails
+    (ENOENT); the input stays in work/, nothing new is claimed, nothing is quarantined, the condition
+    is logged once; when the outbox is back everything flows."""
     env = Env(tmp_path)
     d = daemon(env)
-    item_path = env.work / "1c~poison.txt"
-    item_path.write_text("pain")
-    from appliance.store import WorkItem
+    shutil.rmtree(env.outbox)
+    env.drop("a.txt", "pain")
+    env.drop("b.txt", "fever")
+    run_until(d, lambda: d.status.retries >= 5, timeout=20)
+    assert env.failures() == {} and [os.listdir(env.work / c) for c in env.files("work")] == [["a.txt"]]
+    assert env.files("inbox") == ["b.txt"] and d.status.last_error.code == "storage_error"
+    env.outbox.mkdir()
+    run_until(d, lambda: len(env.files("outbox")) == 2 and env.files("work") == [])
+    assert env.failures() == {} and d.status.processed == 2
 
-    item = WorkItem(path=item_path, name="poison.txt", claim="1c")
-    for _ in range(3):  # three attempts that each "crashed" (started, never finished)
-        d.store.bump_attempts(item)
-    d2 = daemon(env)
-    run_until(d2, lambda: env.failures() != {})
-    rec = env.failures()["poison.txt"]
-    assert rec["reason"] == "interrupted" and rec["attempts"] == 3
+
+def test_a_storage_error_while_writing_does_not_make_the_input_a_suspect(tmp_path, monkeypatch):
+    """A full disk when the attempt's end is recorded left the record "in flight": on the retry the live
+    daemon took its own storage error for a death and sent the input to a child process."""
+    import errno
+
+    from appliance.store import Store
+
+    env = Env(tmp_path)
+    real, failed = Store.save_attempts, []
+
+    def save_attempts(self, item, rec, *, sync=True):
+        if not rec.in_flight and not failed:  # the attempt ended: the disk is full just then
+            failed.append(item.name)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, item, rec, sync=sync)
+
+    monkeypatch.setattr(Store, "save_attempts", save_attempts)
+    iso, pipe = ScriptedIsolator(), FakePipeline()
+    d = Daemon(load_config(env.config, env={}), loader=lambda s: pipe, notifier=lambda m: None, isolator=iso)
+    d.start()
+    env.drop("a.txt", "pain")
+    run_until(d, lambda: env.files("outbox") != [] and env.files("work") == [])
+    assert failed == ["a.txt"] and d.status.retries == 1 and d.status.processed == 1
+    assert iso.runs == [] and pipe.calls == ["a", "a"]  # retried by the daemon itself, not isolated
 
 
 def test_refuses_to_start_without_recipients(tmp_path):
@@ -336,7 +464,7 @@ def summary_format():
         suffix: str = ".summary.txt"
         media_type: str = "text/plain"
 
-        def render(self, result: Result) -> bytes:
+        def render(self, result: Result, context) -> bytes:
             return " ".join(k for k, f in result.features.items() if f.value is True).encode()
 
     REGISTRY.register(Summary())
@@ -408,7 +536,10 @@ def test_every_reason_code_the_daemon_can_write_is_a_member_of_the_enum(tmp_path
         if code.source != "daemon"
         for stage in (Stage.CLAIM, Stage.READ, Stage.PARSE, Stage.PIPELINE)
     ]
-    cases += [Failed(Stage.ATTEMPTS, attempts=3)]
+    from appliance.daemon.isolation import ChildCrashed
+
+    cases += [Failed(Stage.CRASH, ChildCrashed("SIGSEGV"), attempts=n) for n in (1, 2)]
+    cases += [Failed(Stage.ENVIRONMENT, RuntimeError("m"))]
     cases += [
         Failed(s, OSError(28, "m"), attempts=n) for s in (Stage.PIPELINE, Stage.STORAGE) for n in (1, 2)
     ]
@@ -469,6 +600,43 @@ def test_sigterm_finishes_the_current_file(tmp_path):
     assert events.index("stopping") < events.index("processed") < events.index("stopped")
 
 
+def test_sighup_finishes_the_current_file_and_exits_to_be_restarted(tmp_path):
+    """`kill -HUP` (the reflex for "reload") killed the daemon on the spot, and systemd's
+    `Restart=on-failure` counts a death by SIGHUP as clean: the box stayed down. Now it is a restart:
+    the current input finishes, then exit 75, which the unit restarts (with the config re-read)."""
+    env = Env(tmp_path)
+    proc = fake(env, FAKE_SLOW_SECONDS="2")
+    proc.wait_event("ready")
+    env.drop("slow.txt", "#slow pain")
+    proc.wait_event("processing")
+    proc.p.send_signal(signal.SIGHUP)
+    assert proc.p.wait(60) == 75
+    proc._fh.close()
+    assert proc.events("processed") and len(env.files("outbox")) == 1 and env.files("work") == []
+    assert proc.events("stopping")[0]["signal"] == "SIGHUP"
+
+
+def test_a_hangup_of_the_whole_group_is_not_held_against_a_suspect(tmp_path):
+    """A terminal that closes sends SIGHUP to the daemon and its child alike (`appliance run` started by
+    hand): the child, which leaves such decisions to its parent, must not die of it (a crash counted
+    against the input); the parent finishes the input and exits to be restarted."""
+    env = Env(tmp_path)
+    env.drop("slow.txt", "#slow pain")
+    proc = fake(env, FAKE_SLOW_SECONDS="30")
+    proc.wait_event("processing", file="slow.txt")
+    proc.kill()  # a suspect from now on
+    calls = tmp_path / "calls.log"
+    proc = fake(env, FAKE_SLOW_SECONDS="3", FAKE_CALL_LOG=str(calls))
+    child = proc.wait_event("worker_started")["pid"]
+    wait_for(lambda: calls.exists() and calls.read_text(), 30, what="the child extracting")
+    for pid in (child, proc.pid):
+        os.kill(pid, signal.SIGHUP)
+    assert proc.p.wait(60) == 75
+    proc._fh.close()
+    assert not proc.events("retry_scheduled") and proc.events("processed")[0]["isolated"] is True
+    assert env.files("work") == [] and len(env.files("outbox")) == 1
+
+
 def test_second_sigterm_stops_now_and_the_file_is_recovered(tmp_path):
     env = Env(tmp_path)
     proc = fake(env, FAKE_SLOW_SECONDS="30")
@@ -518,6 +686,79 @@ def test_sigkill_mid_run_loses_nothing_and_duplicates_nothing(tmp_path):
     assert len(ran) - len(names) <= kills
 
 
+def _gone(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+    return "State:\tZ" in status  # (a zombie: dead, not yet reaped by its new parent)
+
+
+def test_a_poison_pill_is_set_aside_after_crashing_only_its_child(tmp_path):
+    """A transcript that kills the process extracting it (`#crash`: SIGKILL, as a segfault would) takes
+    the daemon down once; restarted, the daemon runs it alone in a child process, which dies
+    `max_attempts` times; then it is set aside as `interrupted`, while the daemon stays up and the
+    other inputs flow."""
+    env = Env(tmp_path)
+    env.drop("poison.txt", "#crash pain")
+    proc = fake(env)
+    proc.p.wait(30)  # the poison pill killed the daemon itself
+    proc._fh.close()
+    assert proc.p.returncode == -signal.SIGKILL
+    env.drop("good.txt", "fever")
+    proc = fake(env)
+    rec = wait_for(lambda: env.failures().get("poison.txt"), timeout=60, what="poison.txt in failed/")
+    proc.wait_event("processed", file="good.txt")
+    assert proc.alive()
+    assert rec["reason"] == "interrupted" and rec["attempts"] == 3 and "SIGKILL" in rec["detail"]
+    assert len(proc.events("worker_started")) == 3 and len(proc.events("isolating")) == 3
+    assert [e["crash"] for e in proc.events("retry_scheduled")] == ["SIGKILL", "SIGKILL"]
+    assert proc.stop() == 0
+    assert env.files("work") == [] and (env.failed / "poison.txt").read_text() == "#crash pain"
+
+
+def test_kills_while_an_input_is_in_flight_never_set_it_aside(tmp_path):
+    """Issue #12: SIGKILL the daemon more than `max_attempts` times while one valid transcript is being
+    extracted (first by the daemon, then by its child): it is processed in the end, never failed, and
+    the child dies with the daemon (no orphan keeps running)."""
+    env = Env(tmp_path)
+    env.drop("slow.txt", "#slow pain")
+    children = []
+    for round_ in range(4):
+        proc = fake(env, FAKE_SLOW_SECONDS="3")
+        if round_ == 0:
+            proc.wait_event("processing", file="slow.txt")
+        else:  # a suspect from now on: killed while its child extracts it
+            children.append(proc.wait_event("worker_started")["pid"])
+        time.sleep(0.5)
+        assert not proc.events("processed")
+        proc.kill()
+        for pid in children:
+            wait_for(lambda: _gone(pid), timeout=10, what=f"child {pid} gone with its parent")
+    proc = fake(env, FAKE_SLOW_SECONDS="0.2")
+    proc.wait_event("processed", file="slow.txt", timeout=60)
+    assert proc.stop() == 0
+    assert env.failures() == {} and env.files("work") == [] and len(env.files("outbox")) == 1
+    (isolating,) = proc.events("isolating")
+    assert isolating["interrupted"] == 4 and isolating["crashes"] == 0
+    assert proc.events("processed")[0]["isolated"] is True
+
+
+def test_a_suspect_is_extracted_even_when_loading_the_models_takes_longer_than_max_file_seconds(tmp_path):
+    """`service.max_file_seconds` bounds one input's extraction, not loading the models: a child that
+    needs longer to load them than that (a large model, a slow disk) must not be killed at every try,
+    which kept the suspect in work/ for good as `environment_error`."""
+    env = Env(tmp_path, service={"max_file_seconds": 2.0, "log_format": "json"})
+    env.drop("slow.txt", "#slow pain")
+    proc = fake(env, FAKE_SLOW_SECONDS="30")
+    proc.wait_event("processing", file="slow.txt")
+    proc.kill()  # a suspect from now on
+    proc = fake(env, FAKE_SLOW_SECONDS="0.1", FAKE_LOAD_SECONDS="4")
+    proc.wait_event("processed", file="slow.txt", timeout=60)
+    assert proc.stop() == 0
+    assert not proc.events("retry_scheduled") and env.files("work") == [] and len(env.files("outbox")) == 1
+
+
 def test_config_error_is_clear_and_exit_78(tmp_path):
     cfg = tmp_path / "bad.toml"
     cfg.write_text("[watch]\nsettle_secnds = 1\n")
@@ -542,6 +783,79 @@ def test_no_recipient_exit_78(tmp_path):
         timeout=60,
     )
     assert r.returncode == 78 and "no recipients configured" in r.stderr
+
+
+def test_load_when_present_waits_for_a_bundle_that_is_missing_or_still_being_copied(tmp_path):
+    from appliance.daemon.models import ModelsUnavailable, load_when_present
+    from appliance.errors import BundleError
+    from appliance.settings import PipelineSettings
+
+    models = tmp_path / "models"
+    models.mkdir()
+    settings = PipelineSettings(strategy="json", extractor="b", models_dir=models)
+    now = [0.0]
+    copied_at, complete_at = 5.0, 25.0  # the bundle appears at 5 s, half-copied until 25 s
+
+    def sleep(seconds):
+        now[0] += seconds
+        if now[0] >= copied_at and not (models / "b").exists():
+            (models / "b").mkdir()
+            (models / "b" / "manifest.json").write_text("{}")
+
+    def loader(_):
+        if now[0] < complete_at:
+            raise BundleError("missing or damaged")
+        return "pipeline"
+
+    notes: list[str] = []
+    kw = dict(notify=notes.append, stopping=lambda: False, clock=lambda: now[0], sleep=sleep)
+    assert load_when_present(loader, settings, wait_seconds=60, **kw) == "pipeline"
+    assert 25 <= now[0] < 40 and any(n.startswith("STATUS=waiting for model bundle(s) b") for n in notes)
+    assert "WATCHDOG=1" in notes and any(n.startswith("EXTEND_TIMEOUT_USEC=") for n in notes)
+    # never there: ModelsUnavailable (exit 75) at the deadline; there but broken from the start: at once
+    now[0], copied_at = 0.0, 1e9
+    with pytest.raises(ModelsUnavailable):
+        load_when_present(loader, settings.model_copy(update={"extractor": "c"}), wait_seconds=10, **kw)
+    assert 10 <= now[0] < 13
+    now[0] = 0.0
+    with pytest.raises(BundleError):
+        load_when_present(loader, settings, wait_seconds=60, **kw)
+    assert now[0] == 0.0
+
+
+def test_a_missing_model_bundle_is_waited_for_then_exit_75(tmp_path):
+    """Issue #12: a bundle not mounted yet exited 78, which the unit never restarts. Now the daemon
+    waits `service.model_wait_seconds`, saying so, then exits 75 (EX_TEMPFAIL), which systemd restarts;
+    a bundle that is there but broken is still a configuration error (78)."""
+    usb = tmp_path / "usb"
+    env = Env(tmp_path, pipeline={"strategy": "json", "extractor": str(usb / "model")},
+              service={"model_wait_seconds": 1.0, "log_format": "json"})
+    r = subprocess.run(APPLIANCE + ["run", "--config", str(env.config)], capture_output=True, text=True,
+                       timeout=120, env=child_env())
+    assert r.returncode == 75, r.stderr[-2000:]
+    assert "not found after waiting" in r.stderr and "waiting_for_models" in r.stderr
+    (usb / "model").mkdir(parents=True)
+    (usb / "model" / "manifest.json").write_text("{not json")
+    r = subprocess.run(APPLIANCE + ["run", "--config", str(env.config)], capture_output=True, text=True,
+                       timeout=120, env=child_env())
+    assert r.returncode == 78 and "not valid JSON" in r.stderr and "waiting_for_models" not in r.stderr
+
+
+def test_a_late_mounted_bundle_is_loaded_when_it_appears(tmp_path, tiny_bundle):
+    mount = tmp_path / "mnt"
+    mount.mkdir()  # an empty mount point: the bundle is not there yet
+    env = Env(tmp_path, pipeline={"strategy": "json", "extractor": "tiny", "models_dir": str(mount),
+                                  "task": "palliative13", "languages": ["en"]},
+              limits={"max_document_tokens": 2048}, service={"model_wait_seconds": 120, "log_format": "json"})
+    proc = daemon_proc(env, APPLIANCE)
+    proc.wait_event("waiting_for_models", timeout=60)
+    env.drop("a.txt", "The patient has pain.")
+    time.sleep(1.0)
+    assert proc.alive() and env.files("outbox") == []
+    shutil.copytree(tiny_bundle, mount / "tiny")
+    proc.wait_event("ready", timeout=120)
+    proc.wait_event("processed", file="a.txt", timeout=120)
+    assert proc.stop() == 0
 
 
 def test_status_command(tmp_path):
@@ -750,3 +1064,111 @@ def test_sd_notify_protocol(tmp_path):
             p.kill()
         sock.close()
     assert messages.index("STATUS=loading models") < messages.index("READY=1")
+
+
+@pytest.mark.parametrize(
+    "orig, argv, want",
+    [
+        (["py", "/v/bin/appliance", "run", "-c", "f"], ["/v/bin/appliance", "run", "-c", "f"], ["py", "/v/bin/appliance"]),
+        (["py", "-X", "dev", "t/fakepipe.py", "run"], ["t/fakepipe.py", "run"], ["py", "-X", "dev", "t/fakepipe.py"]),
+        (["py", "-c", "code", "run"], ["-c", "run"], ["py", "-c", "code"]),
+        (["py", "-m", "appliance.cli", "run"], ["/a/appliance/cli/__init__.py", "run"], ["py", "-m", "appliance.cli"]),
+    ],
+)
+def test_the_child_runs_the_daemons_own_command_line(monkeypatch, orig, argv, want):
+    """The suspect's child process is this program again (so a wrapper that swaps the pipeline loader,
+    like tests/fakepipe.py, is honoured), with the hidden `isolated-worker` command."""
+    from appliance.daemon.isolation import worker_command
+
+    monkeypatch.setattr(sys, "orig_argv", orig)
+    monkeypatch.setattr(sys, "argv", argv)
+    assert worker_command() == [*want, "isolated-worker"]
+
+
+def test_throttle_writes_one_line_per_condition_and_interval(caplog):
+    from appliance.daemon.throttle import Throttle
+
+    now = [0.0]
+    t = Throttle(lambda: now[0], interval=300)
+    with caplog.at_level("INFO", logger="appliance.daemon"):
+        for i in range(500):  # a failure every 10 ms for 5 s, then every second for 10 minutes
+            now[0] = i * 0.01
+            t.problem("storage", 30, "retry_scheduled", errno="ENOSPC")
+        for i in range(600):
+            now[0] = 5 + i
+            t.problem("storage", 30, "retry_scheduled", errno="ENOSPC")
+        t.resolved("storage")
+        t.resolved("storage")  # (once)
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == ["retry_scheduled", "retry_scheduled", "retry_scheduled", "storage_recovered"]
+    assert caplog.records[1].fields["repeated"] > 500 and caplog.records[3].fields["failures"] == 1100
+
+
+def test_an_answer_the_child_already_gave_is_taken_however_late_the_daemon_looks(tmp_path, monkeypatch):
+    """A daemon that was itself held up (SIGSTOP, a frozen VM, heavy swapping) past the child's deadline
+    must read the answer waiting in the pipe, not kill a child that has finished and count a crash."""
+    from types import SimpleNamespace
+
+    from appliance.daemon import isolation
+    from appliance.inputs import ParseLimits
+    from appliance.settings import PipelineSettings
+
+    go, given = tmp_path / "go", tmp_path / "given"
+    answer = {"event": "input_error", "reason": "whitespace_only", "message": "m", "stage": "parse"}
+    child = (
+        "import json, os, sys, time; sys.stdin.buffer.read(); "
+        "os.write(1, json.dumps({'event': 'loaded'}).encode() + b'\\n')\n"
+        f"while not os.path.exists({str(go)!r}): time.sleep(0.01)\n"
+        f"os.write(1, json.dumps({answer!r}).encode() + b'\\n'); open({str(given)!r}, 'w').close()"
+    )
+    offset, loaded = [0.0], []
+    real_read = os.read
+
+    def read(fd, n):  # notes when the daemon has read the child's `loaded` line
+        data = real_read(fd, n)
+        if b'"loaded"' in data:
+            loaded.append(True)
+        return data
+
+    def keepalive():  # once loaded: the answer is given while the daemon is held up for 100 s
+        if loaded and not go.exists():
+            go.touch()
+            wait_for(given.exists, 30, what="the child's answer")
+            offset[0] += 100.0
+
+    monkeypatch.setattr(os, "read", read)
+    monkeypatch.setattr(isolation, "time", SimpleNamespace(monotonic=lambda: time.monotonic() + offset[0]))
+    iso = isolation.SubprocessIsolator(PipelineSettings(strategy="rules"), ParseLimits(16, 65536), timeout=10,
+                                       load_timeout=60, command=[sys.executable, "-c", child])
+    with pytest.raises(isolation.ParseStageError):  # the child's answer, not ChildCrashed("timeout")
+        iso.run(b"   ", "x.txt", keepalive)
+
+
+
+def test_a_second_daemon_on_the_same_folders_is_refused_and_touches_nothing(tmp_path):
+    """Two daemon processes on one set of folders would remove each other's temporary files and
+    overwrite each other's status: the second is refused at start (exit 78, not restarted), naming the
+    first one's pid, and leaves the first one's status and temporary files alone."""
+    env = Env(tmp_path)
+    first = fake(env)
+    try:
+        first.wait_event("ready", timeout=120)
+        stray = env.outbox / ".tmp-0123456789abcdef"  # (a write of the first daemon, in progress)
+        stray.write_bytes(b"x")
+        second = subprocess.run([sys.executable, str(FAKE), "run", "--config", str(env.config)],
+                                env=child_env(), cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert second.returncode == 78, second.stderr
+        assert f"pid {first.pid}" in second.stderr and "another appliance daemon" in second.stderr
+        assert stray.exists()
+        st = read_status(env.state)
+        assert st is not None and st.pid == first.pid and st.state != "stopped"
+        env.drop("a.txt", "fever")
+        wait_for(lambda: len(env.files("outbox")) == 1, timeout=60, what="the first daemon still serves")
+    finally:
+        assert first.stop() == 0
+    stray.unlink()
+    again = fake(env)  # the lock ends with its process: the next daemon starts at once
+    try:
+        again.wait_event("ready", timeout=120)
+    finally:
+        assert again.stop() == 0

@@ -225,6 +225,37 @@ def test_nllb_fp32_matches_transformers_greedy(tiny_nllb, mt_venv, tmp_path):
         assert tr.decode(hf) == r["text"].strip()
 
 
+def _special_ids(tr) -> dict[int, str]:
+    return {i: t.content for i, t in tr.tokenizer.get_added_tokens_decoder().items() if t.special}
+
+
+@pytest.mark.parametrize("model", ["marian", "nllb"])
+def test_document_control_strings_reach_the_translator_as_text(model, int4_bundle, tiny_nllb, tmp_path):
+    """Issue #13 item 4 for seq2seq translators: ``</s>``, ``<pad>``, ``<unk>`` or a language token such
+    as ``deu_Latn`` typed into a transcript is read as text by the encoder, never as its id."""
+    from appliance.translate.seq2seq import Seq2SeqTranslator
+    from export.mt import export_mt
+
+    if model == "nllb":
+        export_mt(tiny_nllb[0], tmp_path / "nllb-int4", precision="int4")
+        tr = Seq2SeqTranslator(tmp_path / "nllb-int4")
+    else:
+        tr = Seq2SeqTranslator(int4_bundle)
+    special = _special_ids(tr)
+    strings = [s for s in special.values() if s not in ("",)]
+    assert {"</s>", "<pad>", "<unk>"} & set(strings)
+    hostile = "fever" + "fever ".join(strings) + "</s>eng_Latn deu_Latn"
+    unprotected = tr.tokenizer.encode(hostile, add_special_tokens=False).ids
+    assert set(unprotected) & set(special)  # read raw, the document would inject them
+    src = tr.source_ids(hostile, "en", "de")
+    prefix = len(tr.source_ids("", "en", "de")) - 1  # language tokens before the text, eos after it
+    body = src[prefix:-1]
+    assert [i for i in body if i in special and special[i] != "<unk>"] == []
+    assert tr.count_tokens(hostile) == len(body)
+    out = tr.translate(hostile, "en", "de").text
+    assert "\u2060" not in out
+
+
 def test_mt_env_stamp_mismatch_means_rebuild(tmp_path, monkeypatch):
     from export import mt_env
 

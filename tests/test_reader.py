@@ -106,9 +106,16 @@ def test_json_ok():
         (b'{"id": "a", "id": "b", "text": "t"}', "json_duplicate_key"),
         (j({"id": "a", "text": "   "}), "whitespace_only"),
         (j({"id": "", "text": SECRET}), "bad_id"),
-        (j({"id": "a" * 201, "text": SECRET}), "bad_id"),
+        (j({"id": "a" * 256, "text": SECRET}), "bad_id"),
         (j({"id": "a\nb", "text": SECRET}), "bad_id"),
         (j({"id": "a", "text": SECRET, "language": "Persian"}), "bad_language"),
+        (j({"id": "a", "text": SECRET, "language": "xx-nope"}), "bad_language"),  # issue #12
+        (j({"id": "a", "text": SECRET, "language": "xx"}), "bad_language"),
+        (j({"id": "a", "text": SECRET, "language": "en_US"}), "bad_language"),
+        (j({"id": "a", "text": SECRET, "language": "und"}), "bad_language"),
+        (j({"id": "a", "text": SECRET, "language": "qaa"}), "bad_language"),
+        (j({"id": "a", "text": SECRET, "language": "x-private"}), "bad_language"),
+        (j({"id": "a", "text": SECRET, "language": "en-US-US"}), "bad_language"),
         (j({"id": "a", "text": "x\u0000y"}), "binary"),
         (j({"id": "a", "text": SECRET, "metadata": {"a": {"b": {"c": {"d": 1}}}}}), "json_too_deep"),
         (j({"id": "a", "text": SECRET, "metadata": {"blob": "x" * 100}}), "metadata_too_large"),
@@ -149,9 +156,9 @@ def test_registry_matches_the_longest_suffix_and_describes_itself():
     from appliance.document import Document
     from appliance.inputs import REGISTRY, InputRegistry
 
-    assert REGISTRY.suffixes() == [".txt", ".json"]
-    assert REGISTRY.describe() == ".txt and .json"
-    assert REGISTRY.describe("or", "`") == "`.txt` or `.json`"
+    assert REGISTRY.suffixes() == [".txt", ".json", ".vtt", ".srt"]
+    assert REGISTRY.describe() == ".txt, .json, .vtt and .srt"
+    assert REGISTRY.describe("or", "`") == "`.txt`, `.json`, `.vtt` or `.srt`"
     reg = InputRegistry()
     reg.register(".json", lambda raw, name, limits: Document(id="plain", text="t"))
     reg.register(".Whisper.JSON", lambda raw, name, limits: Document(id="whisper", text="t"))
@@ -177,11 +184,24 @@ def test_registered_format_is_accepted_only_while_registered():
     assert reason(b"# note", "a.md") == "unsupported_type"
     with REGISTRY.registered(".md", parse_md):
         assert is_supported("A.MD") and parse_input(b"# note", "a.md").id == "a"
-        refusal = pytest.raises(InputError, parse_input, b"", "a.vtt").value
-        assert "only .txt, .json and .md inputs" in str(refusal)
-    assert not is_supported("a.md") and REGISTRY.suffixes() == [".txt", ".json"]
+        refusal = pytest.raises(InputError, parse_input, b"", "a.docx").value
+        assert "only .txt, .json, .vtt, .srt and .md inputs" in str(refusal)
+    assert not is_supported("a.md") and REGISTRY.suffixes() == [".txt", ".json", ".vtt", ".srt"]
 
 
 def test_name_is_checked_before_any_parser():
-    assert reason(b"hello", "x" * 197 + ".txt") == "bad_name"
+    assert reason(b"hello", "x" * 252 + ".txt") == "bad_name"  # (over NAME_MAX: not on Linux)
     assert reason(b"hello", "\udcff.txt") == "bad_name"
+
+
+def test_every_name_linux_allows_gives_a_document():
+    """Issue #12: names of 201-255 bytes were refused as `bad_name`."""
+    for name in ("x" * 197 + ".txt", "m" * 251 + ".txt", "ت" * 125 + ".txt"):
+        doc = parse_input(b"hello", name)
+        assert doc.id == name[:-4]
+    assert parse_input(j({"id": "i" * 255, "text": "t"}), "a.json").id == "i" * 255
+
+
+@pytest.mark.parametrize("code", ["en", "EN", "fa", "pt-BR", "zh-Hant-TW", "fas", "iw", "de-1901", "es-419"])
+def test_valid_language_codes_are_kept_lower_cased(code):
+    assert parse_input(j({"id": "a", "text": "t", "language": code}), "a.json").language == code.lower()

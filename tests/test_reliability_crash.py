@@ -152,3 +152,71 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path):
     leftovers = [p for p in box.root.rglob(".tmp-*")]
     assert leftovers == [], leftovers
 
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return "State:\tZ" in open(f"/proc/{pid}/status").read()  # (a zombie is dead)
+    except FileNotFoundError:
+        return True
+
+
+def test_kills_timed_during_extraction_never_set_a_valid_transcript_aside(tmp_path):
+    """Issue #12: kills that land *during* the extraction, again and again, with the README's
+    `max_attempts` (3). Long transcripts (about a second of rules each) make the extraction the bulk
+    of the time; each kill comes a random moment after an input started, in the daemon or in the
+    child process of a suspect. Nothing may be lost, duplicated or quarantined; no child outlives its
+    daemon; work/ and the attempt records end empty."""
+    rng = random.Random(SEED + 1)
+    box = Box(tmp_path, watch={"settle_seconds": 0.02})
+    inputs: dict[str, bytes] = {}
+    for i in range(8):
+        said = ", ".join(rng.sample(SYMPTOMS, 3))
+        line = f"Call {i}. The daughter says her mother has {said}. The nurse asked about medication. "
+        inputs[f"long-{i}.txt"] = (line * rng.randint(1500, 2000)).encode()  # 170-230 KB
+    for i in range(8):
+        inputs[f"short-{i}.txt"] = f"Short call {i}: {rng.choice(SYMPTOMS)}.".encode()
+    for name, raw in inputs.items():
+        box.drop(name, raw)
+    log: list[str] = []
+    in_flight_kills = 0
+    workers: list[int] = []
+    for r in range(7):
+        proc = box.start()
+        proc.wait_event("ready", timeout=120)
+        k = rng.randint(1, 2)
+
+        def started() -> bool:
+            n = len(proc.events("processing")) + len(proc.events("worker_started"))
+            return n >= k or (not box.entries("inbox") and not box.entries("work"))
+
+        wait_for(started, timeout=120, interval=0.005, what=f"round {r}: {k} inputs started")
+        delay = rng.uniform(0.05, 1.2)
+        time.sleep(delay)
+        proc.kill()
+        workers += [e["pid"] for e in proc.events("worker_started")]
+        began = {e["file"] for e in proc.events() if e.get("event") in ("processing", "isolating")}
+        ended = {e["file"] for e in proc.events() if e.get("event") in ("processed", "failed")}
+        in_flight_kills += bool(began - ended)
+        log.append(f"{r}: k={k} +{delay:.2f}s cut={sorted(began - ended)}")
+        for pid in workers:
+            wait_for(lambda: _gone(pid), timeout=10, what=f"worker {pid} gone with its daemon")
+    note = f"seed={SEED + 1}; " + "; ".join(log)
+    assert in_flight_kills >= 4, note
+    proc = box.start()
+    wait_for(
+        lambda: len(box.entries("outbox")) >= len(inputs) and not box.entries("inbox") and not box.entries("work"),
+        timeout=240,
+        what=f"all {len(inputs)} results ({note})",
+    )
+    assert proc.stop() == 0
+    results = box.results()
+    sources = sorted(doc["source_name"] for doc in results.values())
+    assert sources == sorted(inputs), note  # exactly one result per input
+    for fname, doc in results.items():
+        sha = hashlib.sha256(inputs[doc["source_name"]]).hexdigest()
+        assert fname.endswith(f".{sha[:16]}.json.age"), note
+    assert box.failures() == {} and os.listdir(box.failed) == [], note
+    assert os.listdir(box.work) == [] and os.listdir(box.state / "attempts") == [], note
+    isolated = [e for run in box.runs for e in run.events("processed") if e.get("isolated")]
+    assert isolated, f"no suspect was extracted in a child process ({note})"

@@ -11,17 +11,20 @@ What a mature drop-folder tool does with each, decided here and asserted:
   line, thousands of turns: processed normally.
 * A name with a newline: refused as ``bad_id`` for ``.txt`` (the id is the name, and ids carry no
   control characters); a ``.json`` with such a name is fine (its id is inside).
-* A name that is not UTF-8, or longer than 200 bytes: ``bad_name``.
+* A name that is not UTF-8: ``bad_name``. Every name Linux allows (up to 255 bytes, ``~`` included)
+  is taken under its own name: a 230- or 255-byte ``.txt`` name gives its result (issue #12).
 * Symbolic links (to a file outside the inbox, or dangling), folders, named pipes: never followed,
   opened or read; moved aside as they are with ``not_regular_file``. (A named pipe used to hang the
   daemon in ``open()``; a link was followed and its target processed.)
 * 100 MB (sparse): ``too_large``, decided from its size: the daemon's read counter shows it was not
   read (it used to be hashed in full for the sidecar).
 * Hidden and temporary names (``.x``, ``*.part``, ``*.tmp``, ``*~`` ...): left alone, not failed.
-* Storage failures are real, not mocked: a read-only bind mount over the outbox (``EROFS``; running as
-  root, permission bits would not stop the daemon) fails the input with ``storage_error`` after its
-  retries and recovers once writable; a full file system (a small tmpfs holding every data folder)
-  keeps the input safe in ``work/`` and finishes it once space is freed.
+* Storage failures are real, not mocked, and never set an input aside (issue #12): a read-only bind
+  mount over the outbox (``EROFS``; running as root, permission bits would not stop the daemon), a
+  full file system (a small tmpfs holding every data folder, or only the outbox), a read-only
+  ``failed/``. The input stays in ``work/``, nothing new is claimed meanwhile, the write is retried
+  with capped backoff and logged once (not a line per retry), and everything flows once the disk
+  works again.
 """
 
 from __future__ import annotations
@@ -92,8 +95,7 @@ def bad_corpus(outside: Path) -> dict[bytes, tuple[str, object]]:
         b"README": ("unsupported_type", t.encode()),
         b"call\n17.txt": ("bad_id", t.encode()),
         b"\xff\xfecall.txt": ("bad_name", t.encode()),
-        b"n" * 230 + b".txt": ("bad_name", t.encode()),
-        b"m" * 251 + b".txt": ("bad_name", t.encode()),  # 255 bytes: the longest name Linux allows
+        b"\xff" * 240 + b".txt": ("bad_name", t.encode()),  # long, and not UTF-8: still set aside
         b"link.txt": ("not_regular_file", symlink(str(outside))),
         b"dangling.txt": ("not_regular_file", symlink("/nonexistent/appliance-test")),
         b"folder.txt": ("not_regular_file", folder),
@@ -143,6 +145,9 @@ def good_corpus() -> dict[bytes, tuple[str, bytes]]:
         b"good.json": ("G-1", j({"id": "G-1", "text": "Vomiting.", "metadata": META})),
         b"nulls.json": ("G-2", j({"id": "G-2", "text": "Seizure.", "language": None, "metadata": None})),
         b"call\n18.json": ("G-3", j({"id": "G-3", "language": "EN", "text": "Cough."})),
+        b"n" * 230 + b".txt": ("n" * 230, b"She has a fever."),  # were `bad_name` before issue #12
+        b"m" * 251 + b".txt": ("m" * 251, b"She has a fever."),  # 255 bytes: the longest name Linux allows
+        b"ward~3.txt": ("ward~3", b"She has a fever."),
     }
 
 
@@ -201,10 +206,11 @@ def test_bad_input_corpus_fails_clearly_and_the_daemon_keeps_going(tmp_path):
         kept = os.path.join(os.fsencode(box.failed), os.fsencode(failed_name))
         if isinstance(content, bytes):
             assert open(kept, "rb").read() == content, label  # the input is kept byte for byte
-            if reason != "too_large" and len(raw_name) <= 200:  # read, so hashed
+            if reason != "too_large":  # read, so hashed
                 assert rec["input_bytes"] == len(content) and rec["input_sha256"], label
-    # (the long names were set aside under a shortened name; the sidecar keeps the full one)
-    assert by_input[("n" * 230) + ".txt"][0].endswith("~" + "n" * 100)
+    # (a long name is kept when its sidecar's name fits, else shortened; the sidecar keeps the full one)
+    long_bad = by_input[("\\xff" * 240) + ".txt"][0]
+    assert len(os.fsencode(long_bad + ".error.json")) <= 255
     # links, folders and pipes are moved aside as they are, never followed
     assert os.readlink(box.failed / by_input["link.txt"][0]) == str(outside)
     assert os.path.islink(box.failed / by_input["dangling.txt"][0])
@@ -266,33 +272,37 @@ def _can_mount() -> bool:
     return os.geteuid() == 0 and shutil.which("mount") is not None
 
 
+def _lines(proc, name: str, **match) -> list[dict]:
+    return [e for e in proc.events(name) if all(e.get(k) == v for k, v in match.items())]
+
+
 @pytest.mark.skipif(not _can_mount(), reason="needs root and mount(8) to make a real read-only outbox")
-def test_read_only_outbox_fails_with_storage_error_then_recovers(tmp_path):
-    """A read-only bind mount over the outbox (as root, chmod would not stop the daemon): the write fails
-    with EROFS, is retried, then the input goes to failed/ with storage_error; nothing is lost; once the
-    outbox is writable again the next input flows and `appliance requeue` brings the failed one back."""
-    box = Box(tmp_path, retries={"max_attempts": 2, "backoff_seconds": 0.05, "backoff_max_seconds": 0.1})
+def test_read_only_outbox_keeps_the_input_queued_and_finishes_it_when_writable(tmp_path):
+    """Issue #12: a read-only outbox (a bind mount, EROFS) used to send inputs to failed/ as
+    `storage_error`, where they stayed. Now the input stays in work/, is retried with backoff (capped)
+    and logged once; nothing new is claimed meanwhile; once the outbox is writable both flow, with
+    no requeue."""
+    box = Box(tmp_path, retries={"max_attempts": 2, "backoff_seconds": 0.05, "backoff_max_seconds": 0.2})
     proc = box.start()
     proc.wait_event("ready", timeout=120)
     _mount("--bind", str(box.outbox), str(box.outbox))
     try:
         _mount("-o", "remount,bind,ro", str(box.outbox))
         box.drop("a.txt", f"The patient has pain. {SECRET}")
-        wait_for(lambda: "a.txt" in box.failures(), timeout=30, what="a.txt in failed/")
-        rec = box.failures()["a.txt"]
-        assert rec["reason"] == "storage_error" and rec["attempts"] == 2
-        assert rec["exception"] == "OSError" and rec["detail"].startswith("EROFS:")
-        assert (box.failed / "a.txt").read_text() == f"The patient has pain. {SECRET}"
-        retry = proc.events("retry_scheduled")[0]
+        retry = proc.wait_event("retry_scheduled", timeout=30)
         assert retry["reason"] == "storage_error" and retry["errno"] == "EROFS"
-        assert proc.alive()
+        box.drop("b.txt", "She has a fever.")
+        time.sleep(2.0)  # ~10 retries at the 0.2 s cap
+        assert proc.alive() and box.failures() == {}
+        assert [os.listdir(box.work / c) for c in box.entries("work")] == [["a.txt"]]
+        assert box.entries("inbox") == ["b.txt"]  # held: not claimed while writing fails
+        assert len(_lines(proc, "retry_scheduled")) == 1  # one line, not one per retry
     finally:
         _umount(box.outbox)
-    box.drop("b.txt", "She has a fever.")
-    proc.wait_event("processed", file="b.txt", timeout=30)
-    r = box.cli("requeue", "a.txt")
-    assert r.returncode == 0, r.stderr
     proc.wait_event("processed", file="a.txt", timeout=30)
+    proc.wait_event("processed", file="b.txt", timeout=30)
+    recovered = proc.wait_event("storage_recovered", timeout=10)
+    assert recovered["failures"] >= 5
     assert proc.stop() == 0
     assert sorted(r["source_name"] for r in box.results().values()) == ["a.txt", "b.txt"]
     assert box.entries("failed") == [] and box.entries("work") == []
@@ -302,9 +312,10 @@ def test_read_only_outbox_fails_with_storage_error_then_recovers(tmp_path):
 
 @pytest.mark.skipif(not _can_mount(), reason="needs root and mount(8) to make a small file system")
 def test_full_disk_keeps_the_input_and_finishes_it_when_space_returns(tmp_path):
-    """Every data folder on a 2 MiB tmpfs, filled up: the result, the attempt counter, even a sidecar
-    cannot be written (ENOSPC). The daemon must stay up, keep the input in work/ (not lose it, not
-    quarantine it without a record) and finish it once space is freed."""
+    """Every data folder on a 2 MiB tmpfs, filled up: the result, the attempt record, even a sidecar
+    or the status file cannot be written (ENOSPC). The daemon must stay up, keep the input in work/
+    (not lose it, not quarantine it), claim nothing new, log the condition once per kind (not a line
+    per retry or per heartbeat), and finish everything once space is freed."""
     data = tmp_path / "data"
     data.mkdir()
     _mount("-t", "tmpfs", "-o", "size=2m,mode=0755", "tmpfs", str(data))
@@ -314,6 +325,8 @@ def test_full_disk_keeps_the_input_and_finishes_it_when_space_returns(tmp_path):
         proc.wait_event("ready", timeout=120)
         pending = box.inbox / ".x.txt.part"
         pending.write_text(f"The patient has pain. {SECRET}")
+        later = box.inbox / ".y.txt.part"  # (written before the disk fills: dropped while it is full)
+        later.write_text("She has a fever.")
         filler = data / "filler"
         fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
         try:
@@ -329,13 +342,17 @@ def test_full_disk_keeps_the_input_and_finishes_it_when_space_returns(tmp_path):
             timeout=30,
             what="an ENOSPC in the log",
         )
-        time.sleep(1.0)  # several retries while full
+        os.rename(later, box.inbox / "y.txt")
+        time.sleep(2.0)  # many retries and heartbeats while full
         assert proc.alive()
         assert box.entries("outbox") == [] and box.failures() == {}
-        assert [n.split("~", 1)[1] for n in box.entries("work")] == ["x.txt"]  # kept, not lost
+        assert [os.listdir(box.work / c) for c in box.entries("work")] == [["x.txt"]]  # kept, not lost
+        assert "y.txt" in box.entries("inbox")  # nothing new claimed while full
+        enospc = [e for e in proc.events() if e.get("errno") == "ENOSPC"]
+        per_event = {n: sum(e["event"] == n for e in enospc) for n in {e["event"] for e in enospc}}
+        assert all(n == 1 for n in per_event.values()), per_event
         filler.unlink()
         proc.wait_event("processed", file="x.txt", timeout=30)
-        box.drop("y.txt", "She has a fever.")
         proc.wait_event("processed", file="y.txt", timeout=30)
         assert proc.stop() == 0
         results = box.results()
@@ -347,6 +364,72 @@ def test_full_disk_keeps_the_input_and_finishes_it_when_space_returns(tmp_path):
         _umount(data)
 
 
+@pytest.mark.skipif(not _can_mount(), reason="needs root and mount(8) to make a small file system")
+def test_an_outbox_that_fills_and_frees_during_a_batch_loses_and_sets_aside_nothing(tmp_path):
+    """The outbox alone on a small tmpfs that the batch fills: the daemon waits (one line per episode)
+    while the integrator collects results, and every input ends with exactly one result, none in
+    failed/."""
+    box = Box(tmp_path, retries={"max_attempts": 3, "backoff_seconds": 0.05, "backoff_max_seconds": 0.3})
+    _mount("-t", "tmpfs", "-o", "size=48k,mode=0755", "tmpfs", str(box.outbox))
+    collected = tmp_path / "collected"
+    collected.mkdir()
+    try:
+        proc = box.start()
+        proc.wait_event("ready", timeout=120)
+        names = [f"call-{i:02d}.txt" for i in range(24)]
+        for name in names:
+            box.drop(name, f"Call {name}: the patient has pain and a fever. {SECRET} " * 8)
+        proc.wait_event("retry_scheduled", reason="storage_error", timeout=60)  # the outbox is full
+        time.sleep(1.0)
+        assert box.failures() == {} and proc.alive()
+
+        def collect() -> bool:  # the integrator takes results out, as it should
+            for p in box.outbox.glob("*.json.age"):
+                shutil.move(str(p), collected / p.name)
+            return len(list(collected.iterdir())) >= len(names) and not box.entries("work")
+
+        wait_for(collect, timeout=120, interval=0.5, what="every result collected")
+        assert proc.stop() == 0
+    finally:
+        _umount(box.outbox)
+    assert box.failures() == {} and box.entries("work") == [] and box.entries("inbox") == []
+    from appliance import crypto
+
+    sources = sorted(
+        json.loads(crypto.decrypt(p.read_bytes(), box.identities))["source_name"] for p in collected.iterdir()
+    )
+    assert sources == names  # one result per input, none lost, none twice
+    episodes = len(proc.events("storage_recovered"))
+    assert 1 <= len(_lines(proc, "retry_scheduled", reason="storage_error")) <= episodes + 1
+    assert SECRET not in proc.text()
+
+
+@pytest.mark.skipif(not _can_mount(), reason="needs root and mount(8) to make a read-only folder")
+def test_an_unwritable_failed_folder_keeps_the_bad_input_and_lets_good_ones_flow(tmp_path):
+    """Decided for issue #12: when failed/ cannot be written, a bad input stays in work/ and its
+    quarantine is retried with backoff (logged once); good inputs keep flowing; once failed/ is
+    writable the bad input is set aside with its own reason."""
+    box = Box(tmp_path, retries={"max_attempts": 3, "backoff_seconds": 0.05, "backoff_max_seconds": 0.2})
+    proc = box.start()
+    proc.wait_event("ready", timeout=120)
+    _mount("--bind", str(box.failed), str(box.failed))
+    try:
+        _mount("-o", "remount,bind,ro", str(box.failed))
+        box.drop("bad.txt", "hello".encode("utf-16"))
+        proc.wait_event("quarantine_failed", timeout=30)
+        box.drop("good.txt", "She has a fever.")
+        proc.wait_event("processed", file="good.txt", timeout=30)
+        time.sleep(1.0)
+        assert [os.listdir(box.work / c) for c in box.entries("work")] == [["bad.txt"]]
+        assert len(proc.events("quarantine_failed")) == 1
+    finally:
+        _umount(box.failed)
+    wait_for(lambda: "bad.txt" in box.failures(), timeout=30, what="bad.txt in failed/")
+    assert box.failures()["bad.txt"]["reason"] == "utf16"
+    assert proc.stop() == 0
+    assert box.entries("work") == [] and len(box.results()) == 1
+
+
 def test_input_removed_while_being_processed(tmp_path):
     """Deleted from work/ while the pipeline runs on it (an operator cleaning up): the daemon already
     holds the bytes, so the result is still written; nothing crashes and the next input flows."""
@@ -356,7 +439,7 @@ def test_input_removed_while_being_processed(tmp_path):
     big = "the patient has pain and fever " * 16000  # 496 KB: a few seconds of rules
     box.drop("big.txt", big)
     proc.wait_event("processing", file="big.txt", timeout=30)
-    claimed = [p for p in box.work.iterdir() if p.name.endswith("~big.txt")]
+    claimed = list(box.work.glob("*/big.txt"))
     assert claimed and not proc.events("processed"), "processing ended before the file could be removed"
     claimed[0].unlink()
     proc.wait_event("processed", file="big.txt", timeout=60)

@@ -302,3 +302,60 @@ def test_docs_name_every_option_of_the_review_commands():
             if isinstance(p, click.Option) and not any(o in doc for o in p.opts if o.startswith("--")):
                 missing.append(f"{name} {p.opts[0]}")
     assert not missing, missing
+
+
+def test_a_failed_start_leaves_no_review_folder(box, tmp_path):
+    """The identity is read before the review folder is made: a wrong identity file creates nothing."""
+    from appliance.crypto import CryptoError
+
+    bad = tmp_path / "not-an-identity.txt"
+    bad.write_text("garbage\n")
+    with pytest.raises(CryptoError):
+        from appliance.review.station import ReviewStation
+
+        ReviewStation.open(box.results, box.archive, bad, tmp_path / "rev", "ann")
+    assert not (tmp_path / "rev").exists()
+
+
+def test_seconds_on_the_page_are_kept_only_when_finite(tmp_path):
+    """A client's `Infinity` or `NaN` never reaches the log, which stays strict JSON (jq, JSON.parse)."""
+    store = LabelStore(tmp_path / "labels.log")
+    for i, secs in enumerate((float("inf"), float("nan"), -1.0, 7.25)):
+        store.complete(f"k.000000000000000{i}", {"pain": "present"}, "ann", seconds=secs)
+
+    def strict(text):
+        raise ValueError(f"not strict JSON: {text}")
+
+    lines = [json.loads(x, parse_constant=strict) for x in (tmp_path / "labels.log").read_text().splitlines()]
+    assert [x["seconds"] for x in lines] == [None, None, None, 7.2]
+
+
+def test_results_of_a_task_this_station_does_not_know_are_pointed_out(tmp_path):
+    """Without its task file a task's features are guessed from the values: a missing number looks like a
+    missing yes/no. The station says which tasks it does not know; with --task it reviews booleans only."""
+    from appliance.review.station import ReviewStation
+
+    task = json.loads((Path(__file__).resolve().parents[1] / "appliance" / "tasks" / "builtin" /
+                       "palliative13.json").read_text(encoding="utf-8"))
+    task.update(name="clinic_mixed", features=task["features"][:3] + [
+        {"key": "pain_score", "labels": {"en": "Pain score"}, "definition": "0-10.", "type": "number"}])
+    task.pop("examples", None)
+    task_file = tmp_path / "clinic_mixed.json"
+    task_file.write_text(json.dumps(task), encoding="utf-8")
+    box = build_box_output(tmp_path / "box", task=str(task_file),
+                           inputs={"c.txt": b"Patient: I have pain, 7 out of 10.\n"})
+    key = box.keys["c.txt"]
+    assert box.results_json[key]["features"]["pain_score"]["status"] == "missing"
+    st = ReviewStation.open(box.results, box.archive, box.identity, tmp_path / "rev", "ann")
+    assert st.unknown_tasks() == {"clinic_mixed": 1}
+    guessed = [f.info.key for f in st.item(key).features]
+    assert "pain_score" in guessed  # a guess: it could be a yes/no
+    st.complete(key, {k: "absent" for k in guessed})
+    # Restarted with the task file: booleans only, in the labelled file and in the report.
+    st = ReviewStation.open(box.results, box.archive, box.identity, tmp_path / "rev", "ann",
+                            task_files=(task_file,))
+    assert st.unknown_tasks() == {}
+    booleans = [f["key"] for f in task["features"][:3]]
+    assert [f.info.key for f in st.item(key).features] == booleans
+    assert list(json.loads(st.workspace.dataset_path.read_text())["labels"]) == sorted(booleans)
+    assert st.report(replicates=10)["features"]["keys"] == booleans

@@ -66,7 +66,7 @@ def test_decision_rule():
 
 @pytest.fixture(scope="module")
 def reviewed(tmp_path_factory):
-    """45 calls reviewed through the station, every suggestion taken (the rules are right by
+    """52 calls reviewed through the station, every suggestion taken (the rules are right by
     construction): the labelled file, as `appliance review` leaves it."""
     from appliance.review.station import ReviewStation
 
@@ -78,7 +78,9 @@ def reviewed(tmp_path_factory):
         st.complete(row.key, {f.info.key: f.suggestion or "absent" for f in page.features}, seconds=30)
     data = st.workspace.dataset_path
     ids = [json.loads(line)["id"] for line in data.read_text(encoding="utf-8").splitlines()]
-    assert len(ids) == len(box.keys) == 45  # 11 .txt calls in 4 versions, and the JSON visit
+    # 12 .txt calls in 4 versions, the two JSON inputs (the visit, a Whisper transcript), the WebVTT and the
+    # SubRip call
+    assert len(ids) == len(box.keys) == 52
     assert sum(split_of(i) == "test" for i in ids) >= 8
     return data
 

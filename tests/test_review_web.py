@@ -129,9 +129,13 @@ def test_review_command_serves_until_interrupted(box, tmp_path):
                 url, port = m.group(0), int(m.group(1))
                 break
         assert url, proc.stderr.read() if proc.poll() is not None else "no address printed"
-        # A second server on the same folder is refused while this one runs.
-        second = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
+        # A second server on the same folder is refused while this one runs, before it writes anything
+        # there: the running server's labelled file and settings stay as they are.
+        before = {p.name: (p.stat().st_ino, p.read_bytes()) for p in folder.iterdir() if p.is_file()}
+        second = subprocess.run([*args, "--audit-rate", "0.5"], capture_output=True, text=True, env=env,
+                                timeout=120)
         assert second.returncode != 0 and "another review session" in second.stderr
+        assert {p.name: (p.stat().st_ino, p.read_bytes()) for p in folder.iterdir() if p.is_file()} == before
         resp, _ = _request(port, "GET", url.split(str(port), 1)[1])
         assert resp.status == 302
         proc.send_signal(signal.SIGINT)
@@ -181,3 +185,45 @@ def test_translated_result_highlights_in_the_translation(box, tmp_path):
     panel = html[html.index('id="translation"'):]
     assert '<mark class="ev" data-features="sleep_disorders"' in panel and "I can&#39;t sleep at night</mark>" in panel
     assert 'id="transcript" class="transcript" dir="rtl"' in html
+
+
+def test_pages_name_what_is_missing(box, tmp_path):
+    """A call whose input is not in the archive given with --inputs is not told to use --inputs; damaged
+    result files are not called another identity's."""
+    import shutil
+
+    from appliance.review.station import ReviewStation
+    from appliance.review.web import create_app
+
+    results, archive = tmp_path / "outbox", tmp_path / "archive"
+    shutil.copytree(box.results, results)
+    shutil.copytree(box.archive, archive)
+    key = box.keys["call-en-002.txt"]
+    next(archive.glob(f"{key}.*.age")).unlink()
+    (results / "damaged.0123456789abcdef.json.age").write_bytes(b"age-encryption.org/v1\n-> X25519 trunc")
+    station = ReviewStation.open(results, archive, box.identity, tmp_path / "rev", "ann")
+    client = create_app(station, "tok", {"localhost"}).test_client()
+    assert client.get("/login?token=tok", headers={"Host": "localhost"}).status_code == 302
+    html = client.get(f"/item/{key}", headers={"Host": "localhost"}).get_data(as_text=True)
+    notice = html[html.index('id="no-transcript"'):].split("</p>", 1)[0]
+    assert "no input for this call" in notice and "--inputs" not in notice
+    queue = client.get("/", headers={"Host": "localhost"}).get_data(as_text=True)
+    assert "1 file in the results folder could not be read" in queue
+    assert "another identity" in queue and "damaged" in queue
+
+
+def test_a_port_in_use_is_an_error_message_not_a_traceback(box, tmp_path):
+    import socket
+
+    from click.testing import CliRunner
+
+    from appliance.cli import main
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        res = CliRunner().invoke(main, ["review", "--identity", str(box.identity), "--results", str(box.results),
+                                        "--folder", str(tmp_path / "rev"), "--port", str(port)])
+    assert res.exit_code == 1 and f"cannot listen on 127.0.0.1:{port}" in res.output, res.output
+    assert not isinstance(res.exception, OSError)

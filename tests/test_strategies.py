@@ -87,9 +87,9 @@ def _count_rule_runs(monkeypatch) -> list[int]:
     runs: list[int] = []
     original = RulePipeline.run_blocks
 
-    def spy(self, text, starts):
+    def spy(self, text, starts, hard=None):
         runs.append(len(text))
-        return original(self, text, starts)
+        return original(self, text, starts, hard)
 
     monkeypatch.setattr(RulePipeline, "run_blocks", spy)
     return runs

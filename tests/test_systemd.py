@@ -53,6 +53,8 @@ def test_key_directives_present():
         "Service.RestrictAddressFamilies": "AF_UNIX",
         "Service.MemoryDenyWriteExecute": "yes",
         "Service.RestartPreventExitStatus": "78",
+        # a stray `kill PID` (clean exit 0) must not leave the clinic without its service
+        "Service.Restart": "always",
     }
     for key, value in expect.items():
         assert d.get(key) == [value], key

@@ -109,6 +109,26 @@ def test_empty_file_waits_longer(tmp_path):
     assert tr.poll() == [f]
 
 
+def test_an_empty_file_closed_is_not_complete(tmp_path):
+    """Writers that create the file first and write it later (`touch` or `open(...).close()`, then the
+    content) close it empty once: taken as complete, it was set aside as `empty` before its content came."""
+    clock = Clock()
+    tr = StabilityTracker(2, clock=clock, write_settle_seconds=60)
+    f = tmp_path / "late.txt"
+    f.touch()
+    tr.complete(f)  # closed, empty
+    clock.t += 10
+    assert tr.poll() == []
+    f.write_text("the content")
+    tr.complete(f)  # closed again, written
+    assert tr.poll() == [f]
+    g = tmp_path / "empty.txt"
+    g.touch()
+    tr.complete(g)
+    clock.t += 61  # still empty after write_settle_seconds: taken (and set aside as `empty`)
+    assert tr.poll() == [g]
+
+
 def test_observe_keeps_timer_and_touch_after_complete(tmp_path):
     clock = Clock()
     tr = StabilityTracker(5, clock=clock)

@@ -22,9 +22,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from . import extract, keys, models, run, schema, evaluate, review
+    from . import evaluate, extract, keys, models, review, run, schema, table, tasks
 
-    for module in (extract, keys, models, run, schema, evaluate, review):
+    for module in (extract, keys, models, run, schema, evaluate, review, tasks, table):
         for command in module.commands:
             main.add_command(command)
 

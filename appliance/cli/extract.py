@@ -85,7 +85,7 @@ def _human(result) -> str:
 @click.option("--max-file-bytes", type=int, default=DEFAULT_MAX_BYTES, show_default=True)
 def extract(paths, task, strategy, extractor, models_dir, translate_policy, translator, threads, no_prefix_reuse,
             as_json, max_file_bytes):
-    """Extract features from FILE(s) or every .txt/.json in DIR(s); prints plaintext results."""
+    """Extract features from FILE(s) or every .txt, .json, .vtt, .srt in DIR(s); prints plaintext results."""
     from tqdm import tqdm
 
     from ..inputs import REGISTRY as INPUTS

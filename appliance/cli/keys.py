@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import click
-from pydantic import ValidationError
 
 from ..errors import ApplianceError
 
@@ -69,14 +68,15 @@ def keygen(out: Path | None, force: bool) -> None:
 @click.option("--summary", is_flag=True, help="Print a short per-feature table instead of the JSON.")
 def decrypt(files: tuple[Path, ...], identity: Path, out_dir: Path | None, check: bool, raw: bool,
             summary: bool) -> None:
-    """Decrypt result files and validate them against the Result schema.
+    """Decrypt result files and validate each: a native result against the Result schema, a FHIR Bundle
+    (recognised by content) with the FHIR library and the appliance's own mapping.
 
     One file is printed as indented JSON; several as one JSON object per line. A file that fails to
     decrypt or validate is reported and the exit status is 1, after the others are done.
     """
     from ..crypto import decrypt as age_decrypt
     from ..crypto import load_identities
-    from ..result import Result
+    from ..workstation.reading import recognise
 
     identities = load_identities(identity)
     if out_dir is not None:
@@ -86,14 +86,7 @@ def decrypt(files: tuple[Path, ...], identity: Path, out_dir: Path | None, check
         try:
             data = age_decrypt(f.read_bytes(), identities)
             if not raw:
-                try:
-                    text = data.decode("utf-8")
-                    parsed = Result.model_validate_json(text)
-                except (UnicodeDecodeError, ValidationError) as e:
-                    n = len(e.errors()) if isinstance(e, ValidationError) else 1
-                    raise ApplianceError(
-                        f"decrypted, but not a valid result document ({n} schema error(s))"
-                    ) from None
+                parsed = recognise(data)
         except ApplianceError as e:
             click.echo(f"{f}: {e}", err=True)
             bad += 1
@@ -106,8 +99,8 @@ def decrypt(files: tuple[Path, ...], identity: Path, out_dir: Path | None, check
         elif summary and not raw:
             from .extract import _human
 
-            click.echo(f"--- {f.name}")
-            click.echo(_human(parsed))
+            click.echo(f"--- {f.name}" + ("" if parsed.document else f"  ({parsed.format})"))
+            click.echo(_human(parsed.document) if parsed.document else _values_summary(parsed.values))
         elif raw:
             sys.stdout.buffer.write(data)
             sys.stdout.buffer.flush()
@@ -117,6 +110,19 @@ def decrypt(files: tuple[Path, ...], identity: Path, out_dir: Path | None, check
             click.echo(json.dumps(json.loads(data), ensure_ascii=False))
     if bad:
         raise SystemExit(1)
+
+
+def _values_summary(v) -> str:
+    """Per-feature lines of a result read from a format other than native (``ResultValues``)."""
+    lines = [f"{v.input_id}  language={v.language}" + (" (detected)" if v.language_detected else "")
+             + f"  task={v.task} v{v.task_version}  strategy={v.strategy}"]
+    for key, fr in v.features.items():
+        if fr.status == "missing":
+            lines.append(f"  {key:28s} MISSING ({fr.reason})")
+        else:
+            conf = f"  p={fr.confidence:.2f}" if fr.confidence is not None else ""
+            lines.append(f"  {key:28s} {fr.value!s:6s}{conf}")
+    return "\n".join(lines)
 
 
 def _write_private(path: Path, data: bytes) -> None:

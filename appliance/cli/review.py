@@ -75,13 +75,19 @@ def review(ctx: click.Context, identity: Path | None, results: Path | None, inpu
     from ..review.station import ReviewStation
 
     station = ReviewStation.open(results, inputs, identity, folder, reviewer, task_files=task_files,
-                                 audit_rate=audit_rate)
-    station.workspace.lock()
+                                 audit_rate=audit_rate, lock=True)
     try:
-        server = make_server(station, port=port)
+        try:
+            server = make_server(station, port=port)
+        except OSError as e:
+            raise click.ClickException(f"cannot listen on 127.0.0.1:{port}: {e.strerror or e}") from None
         with_text = sum(1 for k in station.source.results if station.source.results[k].input_path is not None)
         click.echo(f"{len(station.source.results)} results ({with_text} with an archived transcript), "
                    f"{len(station.source.problems)} unreadable; review folder {folder}")
+        for name, n in station.unknown_tasks().items():
+            click.echo(f"note: {n} results of task {name!r}, which is not built in: give its task file with "
+                       "--task, or its features are guessed from the values (a missing number or list would be "
+                       "asked as present/absent)", err=True)
         click.echo("Open this address in a browser on this machine (it works once; Ctrl-C stops the server):")
         click.echo(f"  {server.url}")
         if open_browser:

@@ -12,6 +12,7 @@ import click
 from ..errors import ApplianceError
 
 EX_CONFIG = 78  # sysexits.h; the unit sets RestartPreventExitStatus=78: no restart loop on bad config
+EX_TEMPFAIL = 75  # sysexits.h; model bundles not there (yet): the unit restarts the service after RestartSec
 
 config_option = click.option(
     "--config",
@@ -35,10 +36,12 @@ def run(config_file: Path | None) -> None:
     """Run the drop-folder daemon in the foreground (systemd: Type=notify).
 
     Loads and warms the models once, processes what is already in work/ and the inbox, then watches.
-    SIGTERM finishes the current input and exits; a second SIGTERM exits at once.
+    SIGTERM finishes the current input and exits; a second SIGTERM exits at once. SIGHUP finishes the
+    current input and exits with status 75 (systemd restarts it, re-reading the config).
     """
     from ..config import config_path
     from ..daemon import Daemon
+    from ..daemon.models import ModelsUnavailable
     from ..logfmt import setup_logging
 
     try:
@@ -50,10 +53,28 @@ def run(config_file: Path | None) -> None:
     daemon = Daemon(cfg, config_path=config_path(config_file))
     try:
         code = daemon.run()
+    except ModelsUnavailable as e:  # not mounted yet, after waiting: restarted with backoff
+        click.echo(f"Error: {e}", err=True)
+        sys.exit(EX_TEMPFAIL)
     except ApplianceError as e:  # start-up refused: recipients, bundles, folders, task (already logged)
         click.echo(f"Error: {e}", err=True)
         sys.exit(EX_CONFIG)
     sys.exit(code)
+
+
+@click.command("isolated-worker", hidden=True)
+def isolated_worker() -> None:
+    """Internal: the daemon's child process for one suspect input (appliance.daemon.isolation).
+
+    Reads its request on stdin and answers on stdout; never run by hand.
+    """
+    import os
+
+    from ..daemon import isolation, service
+
+    protocol = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # anything a library prints goes to stderr, not into the answer
+    sys.exit(isolation.worker_main(lambda s: service.default_loader(s), sys.stdin.buffer, protocol))
 
 
 def _ago(t: datetime | None, now: datetime) -> str:
@@ -238,4 +259,4 @@ def config_show(config_file: Path | None) -> None:
     click.echo(cfg.model_dump_json(indent=2))
 
 
-commands = [run, status, requeue, failures, config_group]
+commands = [run, isolated_worker, status, requeue, failures, config_group]

@@ -41,7 +41,7 @@ class PathsConfig(_Section):
         description="Claimed files being processed (crash recovery reads it). Default: `<root>/work`.",
     )
     outbox: Path | None = Field(
-        default=None, description="Encrypted results (`<id>.<hash>.json.age`). Default: `<root>/outbox`."
+        default=None, description="Encrypted results (`<key>.json.age`, see docs/integration.md). Default: `<root>/outbox`."
     )
     failed: Path | None = Field(
         default=None,
@@ -119,7 +119,7 @@ class RetentionConfig(_Section):
     on_success: Literal["delete", "archive"] = Field(
         default="delete",
         description="What happens to an input once its result is durably written: `delete` it, or "
-        "`archive` it encrypted to the recipients in the archive folder (`<id>.<hash>.<ext>.age`).",
+        "`archive` it encrypted to the recipients in the archive folder (`<key>.<ext>.age`).",
     )
 
 
@@ -135,7 +135,10 @@ class LimitsConfig(_Section):
     max_document_tokens: int = Field(
         default=16384,
         gt=0,
-        description="Longer documents fail with reason `too_long` (passed to the pipeline).",
+        description="Strategy `json` only (the model reads the whole document, in windows): a longer "
+        "document gives a result with every feature `missing`, reason `document_too_long`. `evidence`, `hybrid` and "
+        "`rules` take documents of any length up to `max_file_bytes`: the model sees only rule-selected "
+        "excerpts (docs/extraction.md, Long documents). Passed to the pipeline.",
     )
     max_json_depth: int = Field(
         default=16, ge=2, le=256, description="Deepest nesting accepted in a `.json` input."
@@ -180,14 +183,19 @@ class RetriesConfig(_Section):
         default=3,
         ge=1,
         le=100,
-        description="Attempts per input before it goes to `failed/`. Also bounds crash loops: a file whose "
-        "processing was interrupted this many times is failed with reason `interrupted`.",
+        description="Attempts per input before it goes to `failed/` (pipeline errors, unexpected errors). "
+        "Also bounds crash loops: an input that was in flight when the daemon died is extracted alone in "
+        "a child process from then on, and one that crashes that child this many times is failed with "
+        "reason `interrupted` (a kill of the daemon itself is never counted). Storage errors (a full or "
+        "read-only disk) are retried for as long as they last, never counted.",
     )
     backoff_seconds: float = Field(default=30.0, ge=0, description="Wait before the first retry.")
     backoff_factor: float = Field(
         default=2.0, ge=1, description="Each further retry waits this many times longer."
     )
-    backoff_max_seconds: float = Field(default=900.0, ge=0, description="Upper bound of the wait.")
+    backoff_max_seconds: float = Field(
+        default=900.0, ge=0, description="Upper bound of the wait (also while storage errors last)."
+    )
 
     def delay(self, attempts: int) -> float:
         """Wait after ``attempts`` failed attempts (1 → ``backoff_seconds``)."""
@@ -214,7 +222,17 @@ class ServiceConfig(_Section):
         gt=0,
         description="Liveness bound: while one input takes longer than this, the daemon stops sending "
         "systemd watchdog keep-alives, so a hung model is killed and restarted (`WatchdogSec=` in the "
-        "unit). The input stays in `work/` and counts an attempt.",
+        "unit); the input stays in `work/` and is then extracted alone in a child process, which is "
+        "killed after this long (a crash of the input: see `retries.max_attempts`).",
+    )
+    model_wait_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        le=86400,
+        description="At start, how long to wait for a configured model bundle that is not there (a USB "
+        "stick or network mount not mounted yet), telling systemd so, before exiting with status 75 to "
+        "be restarted (the unit's `Restart=always`). A bundle that is there but damaged fails at "
+        "once (status 78).",
     )
     result_mode: int = Field(
         default=0o640,
@@ -226,7 +244,7 @@ class ServiceConfig(_Section):
 
 
 class OutputConfig(_Section):
-    """Result formats: each input gives one encrypted file per format, `<id>.<hash><suffix>.age`."""
+    """Result formats: each input gives one encrypted file per format, `<key><suffix>.age`."""
 
     formats: list[str] = Field(
         default_factory=lambda: list(DEFAULT_FORMATS),

@@ -10,20 +10,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from ..claims import AttemptRecord, WorkItem
 from ..document import Document
 from ..reasons import Reason
-from ..store import WorkItem
 
 
 class Stage(str, Enum):
     """Where a failure happened; with the exception it decides the reason code (``FailurePolicy``)."""
 
-    CLAIM = "claim"  # before a claim: the inbox name cannot be claimed (too long)
+    CLAIM = "claim"  # before a claim: the inbox entry cannot be claimed
     READ = "read"  # reading the claimed file's bytes
     PARSE = "parse"  # bytes → Document (an input format's parser)
-    ATTEMPTS = "attempts"  # the attempt counter: interrupted too often (crash, kill)
+    CRASH = "crash"  # a suspect's child process died while extracting it
     PIPELINE = "pipeline"  # Pipeline.process
-    STORAGE = "storage"  # render, encrypt, durable writes, ledger, clean-up
+    ENVIRONMENT = "environment"  # the extraction could not run: models gone, no child process
+    STORAGE = "storage"  # writing: attempt record, results, ledger, archive, clean-up (an OSError)
     INTERNAL = "internal"  # anything else: an error outside the per-input contract
 
 
@@ -38,6 +39,19 @@ class Started:
     bytes_sha256: str  # hex sha256 of ``raw``
     attempts: int  # this attempt's number, 1-based
     t0: float  # time.monotonic() when processing of the item began
+    record: AttemptRecord  # its attempt record, ``in_flight`` set
+
+
+@dataclass(frozen=True)
+class Isolate:
+    """A suspect (its process died while it was in flight): read, its attempt counted; it is parsed and
+    extracted alone in a child process next (``appliance.daemon.isolation``)."""
+
+    item: WorkItem
+    raw: bytes  # the dropped bytes (patient data: never logged)
+    bytes_sha256: str
+    record: AttemptRecord  # ``in_flight`` set, ``suspect`` True
+    t0: float
 
 
 @dataclass(frozen=True)
@@ -49,6 +63,7 @@ class Processed:
     features: int  # features in the result
     missing: int  # of which with status `missing`
     seconds: float  # wall time from the start of reading to the end of clean-up, rounded to ms
+    isolated: bool = False  # extracted in a child process (it was a suspect)
 
 
 @dataclass(frozen=True)
@@ -72,13 +87,13 @@ class Vanished:
 
 @dataclass(frozen=True)
 class Failed:
-    """Processing stopped at ``stage``; ``error`` is the exception (None for ``ATTEMPTS``)."""
+    """Processing stopped at ``stage``; ``error`` is the exception."""
 
     stage: Stage
     error: BaseException | None = None
     bytes_sha256: str | None = None  # when the bytes were read
     size: int | None = None  # input size in bytes, where known
-    attempts: int | None = None  # attempts counted so far, where known (else the store's counter is used)
+    attempts: int | None = None  # attempts (crashes for ``CRASH``) counted so far, where known
 
 
 Outcome = Processed | Duplicate | Recovered | Vanished | Failed
@@ -106,6 +121,7 @@ class Retry:
     error: BaseException
     announce: bool = True  # log `retry_scheduled` and count it in the status (unexpected errors are
     # logged as `unexpected_error` instead)
+    hold: bool = False  # storage: claim nothing new until an input is written again (or ``delay`` passed)
 
 
 @dataclass(frozen=True)

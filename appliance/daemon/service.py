@@ -8,8 +8,12 @@ reads top to bottom::
     take in events ─▶ pick the next item ─▶ process it ─▶ apply the outcome ─▶ report
 
 Signals: the first SIGTERM/SIGINT finishes the current input and exits; a second one stops at once
-(the input stays in ``work/`` and is recovered at the next start). A crash (SIGKILL, power loss)
-is recovered the same way. One ``except`` per input: one bad file never stops the loop.
+(the input stays in ``work/`` and is recovered at the next start; a suspect's child process is
+killed). SIGHUP is a restart: the current input finishes, then the exit status is 75, which the unit's
+``Restart=always`` restarts (with the default action the process died at once, and systemd counts
+a death by SIGHUP as a clean exit: the service stayed down). A crash (SIGKILL, power loss) is recovered the same way; the input that was in flight then
+is a suspect and is only extracted again in a child process (``isolation``), so killing the daemon
+never counts against an input. One ``except`` per input: one bad file never stops the loop.
 """
 
 from __future__ import annotations
@@ -24,37 +28,27 @@ from typing import Any
 
 from .. import crypto
 from ..config import ApplianceConfig
-from ..errors import ApplianceError, InputError
+from ..errors import ApplianceError
 from ..inputs import REGISTRY as INPUTS
 from ..inputs import InputRegistry, ParseLimits
 from ..logfmt import event, exception_fields
 from ..outputs import REGISTRY as OUTPUTS
-from ..reader import display_name, file_size
-from ..reasons import Reason
+from ..outputs import RenderContext
 from ..settings import PipelineSettings
-from ..state import ServiceStatus, utcnow
-from ..store import FailureRecord, Store, WorkItem
+from ..state import ServiceStatus
+from ..store import Store, WorkItem
+from .apply import OutcomeHandler
+from .instance import InstanceLock
 from .intake import Intake
-from .outcome import (
-    Duplicate,
-    Failed,
-    Forget,
-    Outcome,
-    Processed,
-    Quarantine,
-    Recovered,
-    Retry,
-    Stage,
-    Started,
-    Vanished,
-)
+from .isolation import InlineIsolator, Isolator, SubprocessIsolator, child_load_timeout
+from .models import EX_TEMPFAIL, PipelineLike, PipelineLoader, PipelineSlot, load_when_present
+from .outcome import Isolate, Outcome, Started
 from .policy import FailurePolicy
-from .processing import PipelineLike, Processor
+from .processing import Processor
 from .status import Heartbeat, Notifier, StatusReporter
+from .throttle import Throttle
 
 log = logging.getLogger("appliance.daemon")
-
-PipelineLoader = Callable[[PipelineSettings], PipelineLike]
 
 
 class ColdStop(BaseException):
@@ -74,8 +68,11 @@ class Daemon:
     ``loader`` builds the pipeline at ``start`` (default ``default_loader``, looked up when called so
     tests can swap it); ``clock`` is monotonic seconds (settle times, retries, liveness);
     ``notifier`` receives sd_notify lines; ``inputs`` is the input-format registry (default: the
-    global one). ``ConfigError``/``StoreError`` and other ``ApplianceError`` from ``start`` mean the
-    service cannot run (the CLI exits 78).
+    global one). ``isolator`` runs suspects: default, a child process running this program's own
+    command line (``isolation.SubprocessIsolator``) — or, when an explicit ``loader`` is given, the
+    daemon's own pipeline in-process (``InlineIsolator``: tests and embedding, no protection).
+    ``ConfigError``/``StoreError`` and other ``ApplianceError`` from ``start`` mean the service cannot
+    run (the CLI exits 78), except ``models.ModelsUnavailable`` (exit 75: restarted).
     """
 
     def __init__(
@@ -87,9 +84,12 @@ class Daemon:
         config_path: Path | None = None,
         notifier: Callable[[str], None] | None = None,
         inputs: InputRegistry | None = None,
+        isolator: Isolator | None = None,
     ) -> None:
         self.cfg = config
         self.loader = loader or (lambda settings: default_loader(settings))  # looked up late: tests swap it
+        self._inline = loader is not None
+        self.isolator = isolator
         self.clock = clock
         self.inputs = inputs or INPUTS
         self.renderers = OUTPUTS.select(config.output.formats)
@@ -98,44 +98,62 @@ class Daemon:
             result_mode=config.service.result_mode,
             result_suffixes=[r.suffix for r in self.renderers],
         )
+        self.instance = InstanceLock(self.store.state)
+        self.throttle = Throttle(clock)
         self.reporter = StatusReporter(
             self.store,
             notifier or Notifier(),
             config_path=config_path,
             heartbeat_seconds=config.service.status_interval_seconds,
+            throttle=self.throttle,
         )
-        self.intake = Intake(self.store, config.watch, clock=clock, on_unclaimable=self._refuse_unclaimable)
+        self.intake = Intake(
+            self.store, config.watch, clock=clock, throttle=self.throttle, retries=config.retries
+        )
         self.policy = FailurePolicy(config.retries)
+        self.outcomes = OutcomeHandler(self.store, self.intake, self.policy, self.reporter, self.throttle)
         self.heartbeat = Heartbeat(
             self.reporter,
             clock=clock,
             interval=config.service.status_interval_seconds,
             max_file_seconds=config.service.max_file_seconds,
         )
-        self.pipeline: PipelineLike | None = None
+        self.slot: PipelineSlot | None = None
         self.recipients: list[Any] = []
         self.processor: Processor | None = None  # made by start(), once models and keys are loaded
         self._stop = False
+        self._exit_code = 0  # EX_TEMPFAIL after SIGHUP: to be restarted
 
     @property
     def status(self) -> ServiceStatus:
         """The live status (counts, state, current input, last error)."""
         return self.reporter.status
 
+    @property
+    def pipeline(self) -> PipelineLike | None:
+        """The loaded pipeline (None before ``start`` and while released for a suspect's child)."""
+        return self.slot.get() if self.slot is not None and self.slot.loaded else None
+
     # ------------------------------------------------------------------------------------ lifecycle
 
     def request_stop(self, signum: int = signal.SIGTERM, frame: Any = None) -> None:
-        """Signal handler: the first call finishes the current input and ends the loop; a second one
-        raises ``ColdStop`` (leave now; the input stays in work/)."""
+        """Signal handler: the first call finishes the current input and ends the loop (``run`` then
+        returns 75 if it was SIGHUP, to be restarted); a second one raises ``ColdStop`` (leave now; the
+        input stays in work/)."""
         if self._stop:
             event(log, logging.WARNING, "cold_stop", signal=signal.Signals(signum).name)
             raise ColdStop()
         self._stop = True
+        if signum == signal.SIGHUP:
+            self._exit_code = EX_TEMPFAIL
         event(log, logging.INFO, "stopping", signal=signal.Signals(signum).name, current=self.status.current)
         self.reporter.notify("STOPPING=1")
 
     def start(self) -> None:
-        """Everything before the loop: folders, keys, models, recovery of work/, watching, first scan."""
+        """Everything before the loop: folders, keys, models (waiting for a bundle not mounted yet),
+        recovery of work/, watching, first scan. Returns early, not ready, if stopped while waiting.
+        Raises ``InstanceBusy`` when another daemon process serves the same folders."""
+        self.instance.acquire()  # before prepare(), which removes the temporary files of a running daemon
         self.store.prepare()
         cfg = self.cfg
         self.recipients = crypto.load_recipients(cfg.recipients.keys, cfg.recipients.files)
@@ -151,22 +169,46 @@ class Daemon:
         self.reporter.set_state("starting")
         self.reporter.notify("STATUS=loading models")
         t0 = time.monotonic()
-        self.pipeline = self.loader(cfg.pipeline_settings())
-        try:
-            self.status.models = self.pipeline.describe()
-        except Exception as e:  # describe() is informational only
-            event(log, logging.WARNING, "describe_failed", **exception_fields(e))
-        event(log, logging.INFO, "models_loaded", seconds=round(time.monotonic() - t0, 3))
+        settings = cfg.pipeline_settings()
+        pipeline = load_when_present(
+            self.loader,
+            settings,
+            wait_seconds=cfg.service.model_wait_seconds,
+            notify=self.reporter.notify,
+            stopping=lambda: self._stop,
+        )
+        if pipeline is None:
+            return
+        self.slot = PipelineSlot(self.loader, settings, pipeline, on_load=self._describe)
+        self._describe(pipeline)
+        load_seconds = time.monotonic() - t0
+        event(log, logging.INFO, "models_loaded", seconds=round(load_seconds, 3))
+        limits = ParseLimits(cfg.limits.max_json_depth, cfg.limits.max_metadata_bytes)
+        isolator = self.isolator or (
+            InlineIsolator(self.slot.get, limits)
+            if self._inline
+            else SubprocessIsolator(
+                settings,
+                limits,
+                timeout=cfg.service.max_file_seconds,
+                load_timeout=child_load_timeout(cfg.service.max_file_seconds, load_seconds),
+                log_format=cfg.service.log_format,
+                log_level=cfg.service.log_level,
+            )
+        )
         self.processor = Processor(
             self.store,
-            pipeline=self.pipeline,
+            slot=self.slot,
+            isolator=isolator,
             recipients=self.recipients,
             inputs=self.inputs,
             renderers=self.renderers,
-            parse_limits=ParseLimits(cfg.limits.max_json_depth, cfg.limits.max_metadata_bytes),
+            parse_limits=limits,
             max_file_bytes=cfg.limits.max_file_bytes,
-            max_attempts=cfg.retries.max_attempts,
             retention=cfg.retention.on_success,
+            keepalive=self.heartbeat.alive,
+            # The task the pipeline runs, for formats that need it (fhir); a stand-in pipeline may have none.
+            render_context=RenderContext(task=getattr(pipeline, "task", None)),
         )
         recovered = self.intake.recover()  # left by a crash or a cold stop
         if recovered:
@@ -179,13 +221,18 @@ class Daemon:
         self.reporter.notify_status()
         event(log, logging.INFO, "ready", queue=self.intake.pending())
 
+    def _describe(self, pipeline: PipelineLike) -> None:
+        try:
+            self.status.models = pipeline.describe()
+        except Exception as e:  # describe() is informational only
+            event(log, logging.WARNING, "describe_failed", **exception_fields(e))
+
     def run(self, install_signals: bool = True) -> int:
-        """Start, loop until stopped, shut down. Returns the exit status (0); ``ApplianceError`` from
-        ``start`` is logged (``start_failed``) and raised."""
+        """Start, loop until stopped, shut down. Returns the exit status (0; 75 after SIGHUP);
+        ``ApplianceError`` from ``start`` is logged (``start_failed``) and raised."""
         if install_signals:
-            signal.signal(signal.SIGTERM, self.request_stop)
-            signal.signal(signal.SIGINT, self.request_stop)
-        code = 0
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                signal.signal(sig, self.request_stop)
         try:
             try:
                 self.start()
@@ -193,24 +240,33 @@ class Daemon:
                 event(log, logging.ERROR, "start_failed", error=e.__class__.__name__)
                 raise
             self.heartbeat.start()
-            self.loop()
+            if self.processor is not None:
+                self.loop()
         except ColdStop:
             event(log, logging.WARNING, "stopped_cold", current=self.status.current)
         finally:
-            self.heartbeat.stop()
-            self.intake.stop()
-            if self.pipeline is not None:
-                try:
-                    self.pipeline.close()
-                except Exception as e:  # pragma: no cover
-                    event(log, logging.WARNING, "close_failed", **exception_fields(e))
+            self._shut_down()
+        return self._exit_code
+
+    def _shut_down(self) -> None:
+        """Stop the threads and the watcher, close the models, write the final status, let the lock go.
+        A daemon refused at start (another one holds the folders) touches nothing of the other's."""
+        self.intake.stop()
+        if not self.instance.held:
+            return
+        self.heartbeat.stop()
+        if self.slot is not None:
             try:
-                self.status.current = None
-                self.reporter.set_state("stopped")
-            except OSError:  # pragma: no cover
-                pass
-            event(log, logging.INFO, "stopped", processed=self.status.processed, failed=self.status.failed)
-        return code
+                self.slot.close()
+            except Exception as e:  # pragma: no cover
+                event(log, logging.WARNING, "close_failed", **exception_fields(e))
+        try:
+            self.status.current = None
+            self.reporter.set_state("stopped")
+        except OSError:  # pragma: no cover
+            pass
+        event(log, logging.INFO, "stopped", processed=self.status.processed, failed=self.status.failed)
+        self.instance.release()
 
     # ------------------------------------------------------------------------------------ the loop
 
@@ -242,13 +298,15 @@ class Daemon:
             return False
         self.status.current = item.label
         try:
-            outcome = self._process(item)  # 3. process it
-            self._apply(item, outcome)  # 4. apply the outcome: log, status, quarantine or retry
-            self.policy.settled(item.path)
+            pending = self.outcomes.pending.get(item.path)
+            if pending is not None:  # its quarantine could not be written: only that is retried
+                self.outcomes.quarantine(item, pending)
+            else:
+                self.outcomes.apply(item, self._process(item))  # 3. process it; 4. apply the outcome
         except ColdStop:
             raise
         except Exception as e:  # one bad file never stops the daemon
-            self._apply_unexpected(item, e)
+            self.outcomes.unexpected(item, e)
         finally:
             self.status.current = None
             self.reporter.changed()
@@ -256,9 +314,23 @@ class Daemon:
         return True
 
     def _process(self, item: WorkItem) -> Outcome:
-        """The processor's two steps, with the `processing` event between them (before the slow part)."""
+        """The processor's two steps, with the `processing` (or `isolating`) event between them (before
+        the slow part)."""
         assert self.processor is not None, "start() first"
         begun = self.processor.begin(item)
+        if isinstance(begun, Isolate):
+            rec = begun.record
+            event(
+                log,
+                logging.WARNING,
+                "isolating",
+                file=item.label,
+                attempt=rec.attempts,
+                interrupted=rec.interrupted,
+                crashes=rec.crashes,
+                bytes=len(begun.raw),
+            )
+            return self.processor.finish_isolated(begun)
         if not isinstance(begun, Started):
             return begun
         event(
@@ -271,127 +343,3 @@ class Daemon:
             bytes=len(begun.raw),
         )
         return self.processor.finish(begun)
-
-    # ------------------------------------------------------------------------------------ outcomes
-
-    def _apply(self, item: WorkItem, outcome: Outcome) -> None:
-        """Log the outcome, count it in the status, and carry out the policy's decision on a failure."""
-        st = self.status
-        if isinstance(outcome, Processed):
-            st.processed += 1
-            st.last_success = utcnow()
-            event(
-                log,
-                logging.INFO,
-                "processed",
-                file=item.label,
-                key=outcome.key,
-                input_sha256=outcome.bytes_sha256[:16],
-                features=outcome.features,
-                missing=outcome.missing,
-                seconds=outcome.seconds,
-            )
-        elif isinstance(outcome, Duplicate):
-            st.duplicates += 1
-            event(log, logging.INFO, "duplicate", file=item.label, key=outcome.key)
-        elif isinstance(outcome, Recovered):
-            st.recovered += 1
-            event(log, logging.INFO, "recovered", file=item.label, key=outcome.key)
-        elif isinstance(outcome, Vanished):
-            event(log, logging.WARNING, "vanished", file=item.label)
-        elif isinstance(outcome, Failed):
-            decision = self.policy.decide(item.path, outcome)
-            if isinstance(decision, Quarantine):
-                self._quarantine(item, decision)
-            elif isinstance(decision, Retry):
-                self._retry(item, decision)
-
-    def _apply_unexpected(self, item: WorkItem, exc: Exception) -> None:
-        """An error outside the per-input contract (a bug, or a folder we cannot write). The input is
-        not forgotten in work/: the policy retries it with backoff and sets it aside as
-        ``internal_error`` after ``retries.max_attempts`` such errors (while even that fails, e.g. the
-        failed folder is full, it keeps being retried)."""
-        event(log, logging.ERROR, "unexpected_error", file=item.label, **exception_fields(exc))
-        self.reporter.record_error(Reason.INTERNAL_ERROR, item.label)
-        decision = self.policy.decide(item.path, Failed(Stage.INTERNAL, exc))
-        if isinstance(decision, Forget):
-            return
-        if isinstance(decision, Quarantine):
-            try:
-                self._quarantine(item, decision)
-                self.policy.settled(item.path)
-                return
-            except Exception as e2:
-                event(log, logging.ERROR, "quarantine_failed", file=item.label, **exception_fields(e2))
-                decision = self.policy.quarantine_failed(item.path, exc)
-        assert isinstance(decision, Retry)
-        self._retry(item, decision)
-
-    def _retry(self, item: WorkItem, r: Retry) -> None:
-        self.intake.schedule_retry(item, r.delay)
-        if not r.announce:
-            return
-        self.status.retries += 1
-        self.reporter.record_error(r.reason, item.label)
-        event(
-            log,
-            logging.WARNING,
-            "retry_scheduled",
-            file=item.label,
-            reason=r.reason.value,
-            attempt=r.attempt,
-            delay_seconds=round(r.delay, 3),
-            **exception_fields(r.error),
-        )
-
-    def _quarantine(self, item: WorkItem, q: Quarantine) -> None:
-        record = self._record(item.label, q, default_attempts=lambda: max(1, self.store.attempts(item)))
-        target = self.store.fail(item, record)
-        self._report_failed(item.label, target, q, record, with_hash=True)
-
-    def _refuse_unclaimable(self, path: Path, refusal: InputError) -> None:
-        """An inbox name too long to claim (``<claim>~<name>`` would overflow the name limit): set
-        aside at once, from the inbox, under a shortened name."""
-        label = display_name(path.name)
-        q = self.policy.decide(path, Failed(Stage.CLAIM, refusal, size=file_size(path), attempts=1))
-        assert isinstance(q, Quarantine)
-        record = self._record(label, q, default_attempts=lambda: 1)
-        try:
-            target = self.store.fail_from_inbox(path, record)
-        except OSError as e:
-            event(log, logging.ERROR, "quarantine_failed", file=label, **exception_fields(e))
-            return
-        if target is None:
-            return
-        self._report_failed(label, target, q, record, with_hash=False)
-
-    @staticmethod
-    def _record(label: str, q: Quarantine, default_attempts: Callable[[], int]) -> FailureRecord:
-        return FailureRecord(
-            input_name=label,
-            reason=q.reason.value,
-            detail=q.detail,
-            exception=q.error.__class__.__name__ if q.error is not None else None,
-            attempts=q.attempts if q.attempts is not None else default_attempts(),
-            input_sha256=q.bytes_sha256,
-            input_bytes=q.size,
-        )
-
-    def _report_failed(
-        self, label: str, target: Path, q: Quarantine, record: FailureRecord, *, with_hash: bool
-    ) -> None:
-        self.status.failed += 1
-        self.reporter.record_error(q.reason, label)
-        fields: dict[str, Any] = {"input_sha256": (q.bytes_sha256 or "")[:16]} if with_hash else {}
-        if q.error is not None:
-            fields.update(exception_fields(q.error))
-        event(
-            log,
-            logging.WARNING,
-            "failed",
-            file=label,
-            moved_to=display_name(target.name),
-            reason=q.reason.value,
-            attempts=record.attempts,
-            **fields,
-        )

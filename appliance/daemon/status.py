@@ -15,6 +15,7 @@ from pathlib import Path
 from ..logfmt import event, exception_fields
 from ..state import LastError, ServiceState, ServiceStatus, utcnow, write_status
 from ..store import Store
+from .throttle import Throttle
 
 log = logging.getLogger("appliance.daemon")
 
@@ -46,14 +47,22 @@ class Notifier:
 class StatusReporter:
     """Owns the ``ServiceStatus`` (``status``) and writes it to ``<state>/status.json`` when changed.
 
-    Thread-safe writes: the daemon's thread and the heartbeat thread both call ``write``.
+    Thread-safe writes: the daemon's thread and the heartbeat thread both call ``write``. A failing
+    write (a full disk) is logged through ``throttle``: once, then at most once per interval.
     """
 
     def __init__(
-        self, store: Store, notify: Notify, *, config_path: Path | None, heartbeat_seconds: float
+        self,
+        store: Store,
+        notify: Notify,
+        *,
+        config_path: Path | None,
+        heartbeat_seconds: float,
+        throttle: Throttle,
     ) -> None:
         self.store = store
         self.notify = notify
+        self.throttle = throttle
         self.status = ServiceStatus(
             config=str(config_path) if config_path else None, heartbeat_seconds=heartbeat_seconds
         )
@@ -88,7 +97,11 @@ class StatusReporter:
                 write_status(self.store.state, self.status)
                 self._dirty = False
             except Exception as e:  # the status file is informational: never a reason to stop
-                event(log, logging.ERROR, "status_write_failed", **exception_fields(e))
+                self.throttle.problem(
+                    "status_write", logging.ERROR, "status_write_failed", **exception_fields(e)
+                )
+                return
+        self.throttle.resolved("status_write")
 
     def refresh(self) -> None:
         """Write the status file and send a ``STATUS=`` line, if anything changed since the last write."""

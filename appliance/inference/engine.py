@@ -23,6 +23,7 @@ import onnxruntime_genai as og  # noqa: E402
 from ..bundle import BundleManifest, verify_bundle  # noqa: E402
 from ..threads import inference_threads  # noqa: E402
 from ..errors import BundleError  # noqa: E402
+from .control_tokens import BREAK, ControlTokens, bundle_control_strings
 
 
 def _raise(message: str) -> None:
@@ -65,6 +66,9 @@ class LoadedModel:
         self.tokenizer = og.Tokenizer(self.model)
         self.vocab_size = self._read_vocab_size()
         self._bos_id = self._token_id(self.manifest.tokens.bos_token) if self.manifest.tokens.bos_token else None
+        t = self.manifest.tokens
+        self.control_tokens = ControlTokens(
+            bundle_control_strings(self.path, [t.bos_token, t.pad_token, *t.eos_tokens]))
         self._template = None
         if self.manifest.chat_template:
             env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
@@ -102,12 +106,23 @@ class LoadedModel:
         return ids[0] if len(ids) == 1 else None
 
     # -- text -----------------------------------------------------------------------------------
+    def plain(self, text: str) -> str:
+        """``text`` as text for a prompt: every string this bundle's tokenizer would read as a control
+        token (``<|im_end|>``, ``<bos>``, ``<start_of_turn>``…) is broken with an invisible joiner, so
+        the model reads its characters, never the control id (``control_tokens.ControlTokens``).
+        Apply it to any text that is not the chat template's own: ``render`` does so for message
+        contents; text put into an already rendered prompt must pass through it."""
+        return self.control_tokens.plain(text)
+
     def render(self, messages: Sequence[dict[str, str]], *, add_generation_prompt: bool) -> str:
         """Chat ``messages`` (``role``, ``content``) as prompt text, through the bundle's chat template.
 
-        Without a template: ``ROLE: content`` lines, then ``ASSISTANT: `` when ``add_generation_prompt``.
-        Raises BundleError when the template fails to render (e.g. its ``raise_exception``).
+        Message contents are text: they pass through ``plain`` first, so only the template writes
+        control tokens. Without a template: ``ROLE: content`` lines, then ``ASSISTANT: `` when
+        ``add_generation_prompt``. Raises BundleError when the template fails to render (e.g. its
+        ``raise_exception``).
         """
+        messages = [{**m, "content": self.plain(m["content"])} for m in messages]
         if self._template is None:
             # A base model without a template: a plain, documented layout.
             parts = [f"{m['role'].upper()}: {m['content']}\n" for m in messages]
@@ -127,7 +142,9 @@ class LoadedModel:
 
     def encode(self, text: str, *, add_bos: bool = False) -> list[int]:
         """Token ids of ``text``; with ``add_bos``, the BOS id is prepended when the manifest asks for it
-        (``tokens.add_bos``) and the tokenizer did not already put it first."""
+        (``tokens.add_bos``) and the tokenizer did not already put it first. ``text`` is a rendered prompt:
+        control-token strings in it become control ids (the template's own do), so document text in it
+        must have passed through ``plain`` (``render`` does that for message contents)."""
         ids = [int(i) for i in self.tokenizer.encode(text)]
         if add_bos and self.manifest.tokens.add_bos and self._bos_id is not None:
             if not ids or ids[0] != self._bos_id:
@@ -135,12 +152,13 @@ class LoadedModel:
         return ids
 
     def decode(self, ids: Sequence[int]) -> str:
-        """Text of token ``ids``."""
-        return self.tokenizer.decode(np.asarray(ids, dtype=np.int32))
+        """Text of token ``ids``, without the joiners ``plain`` inserts (a model that copies document
+        text into its answer copies them too)."""
+        return self.tokenizer.decode(np.asarray(ids, dtype=np.int32)).replace(BREAK, "")
 
     def count_tokens(self, text: str) -> int:
-        """Number of tokens of ``text`` (no BOS added)."""
-        return len(self.tokenizer.encode(text))
+        """Number of tokens of document ``text`` as the model reads it (``plain(text)``; no BOS added)."""
+        return len(self.tokenizer.encode(self.plain(text)))
 
     @property
     def eos_ids(self) -> set[int]:

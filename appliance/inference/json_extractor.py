@@ -148,7 +148,9 @@ class JsonExtractor:
             gen.append_tokens(np.asarray(ids, dtype=np.int32))
 
     def _start(self, window_text: str):
-        doc_ids = self.model.encode(self.prompt.suffix(window_text), add_bos=not self.prompt.reusable)
+        # The document goes into the rendered prompt as text: never as control tokens (LoadedModel.plain).
+        suffix = self.prompt.suffix(self.model.plain(window_text))
+        doc_ids = self.model.encode(suffix, add_bos=not self.prompt.reusable)
         if self.reuse:
             self.warm()
             gen = self._gen

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from ..document import Document
 from ..reasons import INPUT_REASONS
-from . import jsonfile, txt
+from . import jsonfile, subrip, txt, vtt
 from .registry import InputParser, InputRegistry, ParseLimits
 
 REGISTRY = InputRegistry()
 REGISTRY.register(".txt", txt.parse)
-REGISTRY.register(".json", jsonfile.parse)
+REGISTRY.register(".json", jsonfile.parse)  # the appliance's shape or a Whisper transcript
+REGISTRY.register(".vtt", vtt.parse)
+REGISTRY.register(".srt", subrip.parse)
 
 #: Every code the input contract raises (reader and parsers), with its meaning.
 REASONS = INPUT_REASONS

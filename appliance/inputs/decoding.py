@@ -11,8 +11,9 @@ import unicodedata
 from ..errors import InputError
 from ..reasons import Reason
 
-#: Longest accepted document id, in characters (``Document.id`` has the same bound).
-MAX_ID_LENGTH = 200
+#: Longest accepted document id, in characters (``Document.id`` has the same bound): NAME_MAX, so
+#: that every ``.txt`` name Linux allows gives a usable id.
+MAX_ID_LENGTH = 255
 #: Control characters normal in text; any other (Unicode category Cc) counts towards ``binary``.
 ALLOWED_CONTROLS = frozenset({"\t", "\n", "\r", "\f", "\v"})
 

@@ -1,132 +1,54 @@
-"""``.json``: one UTF-8 JSON object with exactly ``id``, ``text`` and optionally ``language``, ``metadata``.
+"""``.json``: one UTF-8 JSON object, in one of the accepted shapes, told apart by its fields.
 
-The shape is documented in docs/integration.md. Field *names* other than the four are document content
-as much as values, so they are never echoed in a message.
+``SHAPES`` lists them in the order they are tried: a Whisper-family transcript (``segments``;
+``appliance.inputs.whisper_json``), then the appliance's own (``id``, ``text``, ``language``,
+``metadata``; ``appliance.inputs.native_json``). A new JSON shape is one module with ``matches``,
+``from_data`` and ``NEEDS``, and one line in ``SHAPES``. An object of neither shape is refused
+(``json_shape``) with what each shape needs.
 """
 
 from __future__ import annotations
 
-import difflib
-import json
-import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from ..document import Document
 from ..errors import InputError
 from ..reasons import Reason
-from .decoding import check_controls, check_id, decode_text
+from . import native_json, whisper_json
+from .jsonload import load_object
 from .registry import ParseLimits
 
-#: The accepted fields; any other is refused (``json_unknown_field``) so a misspelt ``Text`` is not ignored.
-FIELDS = frozenset({"id", "language", "text", "metadata"})
-_LANG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")  # 'en', 'fa', 'pt-BR', 'zh-Hant-TW'
+
+class JsonShape(NamedTuple):
+    """One accepted JSON shape: ``matches(obj)`` says whether an object is meant as it, ``from_data(obj,
+    name, limits)`` validates it into a ``Document`` (or raises ``InputError``), ``needs`` says in
+    words what it needs."""
+
+    matches: Callable[[dict[str, Any]], bool]
+    from_data: Callable[[dict[str, Any], str, ParseLimits], Document]
+    needs: str
+
+
+SHAPES: tuple[JsonShape, ...] = (
+    JsonShape(whisper_json.matches, whisper_json.from_data, whisper_json.NEEDS),
+    JsonShape(native_json.matches, native_json.from_data, native_json.NEEDS),
+)
 
 
 def parse(raw: bytes, name: str, limits: ParseLimits) -> Document:
     """Bytes of ``name`` → ``Document``; ``limits`` bounds nesting and the serialised metadata size.
 
-    Raises ``InputError``: the codes of ``decode_text``, ``whitespace_only``, ``invalid_json``
-    (also for ``NaN``/``Infinity``), ``json_duplicate_key``, ``json_too_deep``, ``json_not_object``,
-    ``json_unknown_field``, ``json_field``, ``bad_id``, ``binary`` (control characters in ``text``),
-    ``bad_language``, ``metadata_too_large``. The language code is lower-cased.
+    Raises ``InputError``: the codes of ``jsonload.load_object`` (``invalid_json``, ``json_duplicate_key``,
+    ``json_too_deep``, ``json_not_object``, …), ``json_shape`` (an object of no accepted shape), and
+    those of the shape's ``from_data``.
     """
-    max_depth = limits.max_json_depth
-    text = decode_text(raw)
-    if not text.strip():
-        raise InputError(Reason.WHITESPACE_ONLY, "input is empty or only whitespace")
-    try:
-        data = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
-    except json.JSONDecodeError as e:
-        raise InputError(
-            Reason.INVALID_JSON, f"not valid JSON: {e.msg} at line {e.lineno} column {e.colno}"
-        ) from None
-    except RecursionError:
-        raise InputError(Reason.JSON_TOO_DEEP, f"JSON nests deeper than {max_depth} levels") from None
-    _depth(data, max_depth)
-    if not isinstance(data, dict):
-        raise InputError(
-            Reason.JSON_NOT_OBJECT, f"top level is a JSON {type(data).__name__}, not an object"
-        )
-    unknown = sorted(set(data) - FIELDS)
-    if unknown:
-        # Only the allowed name a misspelling resembles is shown.
-        hints = sorted(
-            {m for k in unknown for m in difflib.get_close_matches(k.lower(), FIELDS, n=1, cutoff=0.7)}
-        )
-        hint = f" (did you mean {', '.join(repr(h) for h in hints)}?)" if hints else ""
-        raise InputError(
-            Reason.JSON_UNKNOWN_FIELD,
-            f"{len(unknown)} unknown field(s){hint}; allowed: id, language, text, metadata "
-            "(unknown names are not shown: they may be document content)",
-        )
-    for key in ("id", "text"):
-        if key not in data:
-            raise InputError(Reason.JSON_FIELD, f"field '{key}' is missing")
-        if not isinstance(data[key], str):
-            raise InputError(
-                Reason.JSON_FIELD, f"field '{key}' must be a string, not {_json_type(data[key])}"
-            )
-    doc_id = check_id(data["id"])
-    body = data["text"]
-    if not body.strip():
-        raise InputError(Reason.WHITESPACE_ONLY, "field 'text' is empty or only whitespace")
-    check_controls(body, "field 'text'")
-    language = data.get("language")
-    if language is not None:
-        if not isinstance(language, str):
-            raise InputError(
-                Reason.JSON_FIELD, f"field 'language' must be a string or null, not {_json_type(language)}"
-            )
-        if not _LANG.match(language):
-            raise InputError(
-                Reason.BAD_LANGUAGE, "field 'language' is not a language code such as 'en', 'fa', 'pt-BR'"
-            )
-        language = language.lower()
-    metadata = data.get("metadata")
-    if metadata is None:
-        metadata = {}
-    if not isinstance(metadata, dict):
-        raise InputError(Reason.JSON_FIELD, f"field 'metadata' must be an object, not {_json_type(metadata)}")
-    size = len(json.dumps(metadata, ensure_ascii=False).encode("utf-8"))
-    if size > limits.max_metadata_bytes:
-        raise InputError(
-            Reason.METADATA_TOO_LARGE, f"metadata is {size} bytes; the limit is {limits.max_metadata_bytes}"
-        )
-    return Document(id=doc_id, text=body, language=language, metadata=metadata, source_name=name)
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in pairs:
-        if k in out:
-            raise InputError(Reason.JSON_DUPLICATE_KEY, "a JSON object repeats a key")
-        out[k] = v
-    return out
-
-
-def _reject_constant(name: str) -> Any:
-    raise InputError(Reason.INVALID_JSON, f"JSON contains {name}, which is not valid JSON")
-
-
-def _depth(value: Any, limit: int, level: int = 1) -> None:
-    if level > limit:
-        raise InputError(Reason.JSON_TOO_DEEP, f"JSON nests deeper than {limit} levels")
-    if isinstance(value, dict):
-        for v in value.values():
-            _depth(v, limit, level + 1)
-    elif isinstance(value, list):
-        for v in value:
-            _depth(v, limit, level + 1)
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    return {
-        bool: "boolean",
-        int: "number",
-        float: "number",
-        str: "string",
-        list: "array",
-        dict: "object",
-    }.get(type(value), type(value).__name__)
+    data = load_object(raw, limits.max_json_depth)
+    for shape in SHAPES:
+        if shape.matches(data):
+            return shape.from_data(data, name, limits)
+    raise InputError(
+        Reason.JSON_SHAPE,
+        "the JSON object has no field of an accepted shape: " + "; ".join(s.needs for s in SHAPES)
+        + " (its field names are not shown: they may be document content)",
+    )

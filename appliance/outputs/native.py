@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..result import Result
+from .registry import RenderContext
 
 
 @dataclass(frozen=True)
@@ -19,8 +20,8 @@ class NativeJson:
     suffix: str = ".json"
     media_type: str = "application/json"
 
-    def render(self, result: Result) -> bytes:
-        """``result`` as the bytes of one JSON document."""
+    def render(self, result: Result, context: RenderContext) -> bytes:
+        """``result`` as the bytes of one JSON document (``context`` unused)."""
         return result.model_dump_json().encode("utf-8")
 
 

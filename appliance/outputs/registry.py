@@ -1,16 +1,29 @@
 """The output-format registry: format name → renderer. The config's ``[output] formats`` names entries here.
 
-A renderer turns one ``Result`` into the bytes of one file and names that file's suffix and media
-type. The daemon encrypts the bytes and writes ``<key><suffix>.age`` to the outbox, one file per
-configured format.
+A renderer turns one ``Result`` (with a ``RenderContext``: the task it was made with) into the bytes
+of one file and names that file's suffix and media type. The daemon encrypts the bytes and writes
+``<key><suffix>.age`` to the outbox, one file per configured format.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Protocol
 
 from ..result import Result
+from ..tasks import Task
+
+
+@dataclass(frozen=True)
+class RenderContext:
+    """What a renderer may need besides the result: the task the pipeline ran (None when unknown).
+
+    A format that needs the task (``fhir``: the Questionnaire's items and codes) raises
+    ``ApplianceError`` when it is None.
+    """
+
+    task: Task | None = None
 
 
 class Renderer(Protocol):
@@ -20,7 +33,7 @@ class Renderer(Protocol):
     suffix: str  # file suffix with its dot, before `.age`: ".json"
     media_type: str  # of the plaintext: "application/json"
 
-    def render(self, result: Result) -> bytes:
+    def render(self, result: Result, context: RenderContext) -> bytes:
         """The whole file's plaintext bytes for one result."""
         ...
 

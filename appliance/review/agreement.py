@@ -83,21 +83,25 @@ def reviewed_calls(states: list[ItemState]) -> list[ReviewedCall]:
 def feature_keys(calls: list[ReviewedCall], tasks: list[str],
                  known: dict[str, Task] | None = None) -> tuple[list[str], dict[str, str]]:
     """(labelled feature keys in task order, key → English label). ``tasks`` are task names, looked up in
-    ``known`` (name → Task), then among the built-in tasks. Keys of tasks found nowhere (a task file only
-    the box has) follow in alphabetical order, labelled by their key."""
+    ``known`` (name → Task), then among the built-in tasks; only their boolean features count (a number or
+    list feature labelled while its task was unknown to the station is left out). Keys of tasks found
+    nowhere (a task file only the box has) follow in alphabetical order, labelled by their key."""
     labelled = {f for c in calls for f in c.labels}
     keys: list[str] = []
     names: dict[str, str] = {}
+    other_types: set[str] = set()
     for name in tasks:
         try:
             task = (known or {}).get(name) or load_task(name)
         except TaskError:  # a custom task file that is not on this workstation
             continue
         for f in task.features:
-            if f.key in labelled and f.key not in names:
+            if f.type != "boolean":
+                other_types.add(f.key)
+            elif f.key in labelled and f.key not in names:
                 keys.append(f.key)
                 names[f.key] = f.label("en")
-    rest = sorted(labelled - set(keys))
+    rest = sorted(labelled - set(keys) - other_types)
     return keys + rest, {**names, **{k: k for k in rest}}
 
 

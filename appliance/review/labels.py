@@ -19,6 +19,7 @@ the next append starts on a fresh line, so nothing already written is ever rewri
 from __future__ import annotations
 
 import json
+import math
 import os
 import threading
 from dataclasses import dataclass, field
@@ -153,12 +154,14 @@ class LabelStore:
             return self.items[key]
 
     def complete(self, key: str, labels: dict[str, str], reviewer: str, seconds: float | None = None) -> ItemState:
-        """Record that ``reviewer`` finished ``key`` with these choices (one per feature); returns the
-        state. LabelError for an unknown choice."""
+        """Record that ``reviewer`` finished ``key`` with these choices (one per feature) and the
+        ``seconds`` spent on the page (kept when finite and not negative, else None); returns the state.
+        LabelError for an unknown choice."""
         bad = sorted(f for f, c in labels.items() if c not in CHOICES)
         if bad:
             raise LabelError(f"unknown choice for {', '.join(bad)}: one of {', '.join(CHOICES)}")
-        secs = round(float(seconds), 1) if isinstance(seconds, (int, float)) and seconds >= 0 else None
+        secs = (round(float(seconds), 1) if isinstance(seconds, (int, float)) and math.isfinite(seconds)
+                and seconds >= 0 else None)  # Infinity/NaN would make the line non-standard JSON
         with self._lock:
             self._append({"event": "done", "key": key, "labels": dict(labels), "reviewer": reviewer,
                           "seconds": secs})

@@ -113,17 +113,25 @@ class ReviewStation:
 
     @classmethod
     def open(cls, results: Path, inputs: Path | None, identity: Path, folder: Path, reviewer: str, *,
-             task_files: tuple[Path, ...] = (), audit_rate: float | None = None) -> ReviewStation:
-        """Load the identity, open (or create) the review folder, decrypt the results, rebuild the
-        labelled file. Raises CryptoError (identity), WorkspaceError (folder), TaskError (task files),
-        FileNotFoundError (results folder)."""
+             task_files: tuple[Path, ...] = (), audit_rate: float | None = None,
+             lock: bool = False) -> ReviewStation:
+        """Load the task files and the identity, open (or create) the review folder, decrypt the results,
+        rebuild the labelled file. With ``lock`` (a server), the folder's lock is taken before anything
+        in it is written and is held on return (``workspace.unlock()`` releases it). Raises TaskError
+        (task files) and CryptoError (identity) before the folder is touched, WorkspaceError (folder,
+        or locked by another server), FileNotFoundError (results folder)."""
         tasks = {t.name: t for t in (load_task(p) for p in task_files)}
-        ws = Workspace.open(folder)
-        if audit_rate is not None and audit_rate != ws.settings.audit_rate:
-            ws.update_settings(audit_rate=audit_rate)
-        station = cls(ReviewSource(results, inputs, load_identities(identity)), ws, reviewer, tasks)
-        station.source.refresh()
-        station.rebuild_dataset()
+        identities = load_identities(identity)
+        ws = Workspace.open(folder, lock=lock)
+        try:
+            if audit_rate is not None and audit_rate != ws.settings.audit_rate:
+                ws.update_settings(audit_rate=audit_rate)
+            station = cls(ReviewSource(results, inputs, identities), ws, reviewer, tasks)
+            station.source.refresh()
+            station.rebuild_dataset()
+        except BaseException:
+            ws.unlock()
+            raise
         return station
 
     # -- features and decisions ----------------------------------------------------------------------
@@ -137,14 +145,25 @@ class ReviewStation:
         return self.tasks[name]
 
     def features_of(self, result: ResultView) -> list[FeatureInfo]:
-        """The boolean features reviewed for ``result``: its task's, in task order; for an unknown task,
-        the features whose value is a boolean or missing."""
+        """The boolean features reviewed for ``result``: its task's, in task order; for an unknown task
+        (:meth:`unknown_tasks`), the features whose value is a boolean or missing."""
         task = self._task(result.provenance.task)
         lang = (result.language or "en").lower().split("-")[0]
         if task is not None:
             return [FeatureInfo(f.key, f.label("en"), f.definition, f.labels.get(lang, "") if lang != "en" else "")
                     for f in task.features if f.type == "boolean" and f.key in result.features]
         return [FeatureInfo(k, k) for k, f in result.features.items() if isinstance(f.value, bool) or f.value is None]
+
+    def unknown_tasks(self) -> dict[str, int]:
+        """Task name → number of results, for the tasks of loaded results that are neither built in nor
+        given as task files. Their reviewed features are a guess (see :meth:`features_of`): a missing
+        value of a number, enum or list feature cannot be told from a missing yes/no."""
+        out: dict[str, int] = {}
+        for loaded in self.source.snapshot().values():
+            name = loaded.result.provenance.task
+            if self._task(name) is None:
+                out[name] = out.get(name, 0) + 1
+        return dict(sorted(out.items()))
 
     def _priority(self, loaded: LoadedResult) -> Priority:
         s = self.workspace.settings

@@ -108,7 +108,7 @@ def create_app(station: ReviewStation, token: str, allowed_hosts: set[str] | Non
         rows = station.queue()
         todo = sum(not r.done for r in rows)
         return render_template("queue.html", rows=rows, todo=todo, station=station,
-                               problems=station.source.problems)
+                               problems=station.source.problems, unknown_tasks=station.unknown_tasks())
 
     @app.get("/next")
     def next_item() -> Response:

@@ -90,11 +90,14 @@ class Workspace:
         return self.folder / REPORT_DIR
 
     @classmethod
-    def open(cls, folder: Path, *, create: bool = True) -> Workspace:
-        """Open ``folder``, creating it (mode 0700) and ``review.json`` when ``create``.
+    def open(cls, folder: Path, *, create: bool = True, lock: bool = False) -> Workspace:
+        """Open ``folder``, creating it (mode 0700) and ``review.json`` when ``create``. With ``lock``, take
+        the folder's lock (see :meth:`lock`) before anything in it is read or written, so a second server
+        refused on a folder in use changes nothing there.
 
         Raises WorkspaceError when the folder is missing (and not ``create``), is not a folder, may be
-        read or entered by others (mode & 0o077), or ``review.json`` is damaged.
+        read or entered by others (mode & 0o077), is locked by another process (``lock``), or
+        ``review.json`` is damaged.
         """
         folder = Path(folder)
         if not folder.exists():
@@ -110,6 +113,18 @@ class Workspace:
                 f"review folder {folder} has mode {mode:04o}: others could read the decrypted transcripts and "
                 f"labels; run `chmod 700 {folder}` (or choose a new folder)"
             )
+        ws = cls(folder, ReviewSettings())
+        if lock:
+            ws.lock()
+        try:
+            ws.settings = ws._load_settings(create)
+        except BaseException:
+            ws.unlock()
+            raise
+        return ws
+
+    def _load_settings(self, create: bool) -> ReviewSettings:
+        folder = self.folder
         path = folder / SETTINGS_FILE
         if path.exists():
             try:
@@ -123,7 +138,7 @@ class Workspace:
             durable_write(path, settings.model_dump_json(indent=2).encode() + b"\n", 0o600)
         else:
             raise WorkspaceError(f"{folder} is not a review folder (no {SETTINGS_FILE})")
-        return cls(folder, settings)
+        return settings
 
     def update_settings(self, **changes: object) -> ReviewSettings:
         """Change settings (``audit_rate``, ``warn``) and write ``review.json`` durably; returns them.

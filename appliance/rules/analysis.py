@@ -26,13 +26,24 @@ from .assertion import (
     statement_assertion,
 )
 from .findings import CLINICIAN_WEIGHT, RuleFinding, Span, confidence, decide
-from .lexicon import EXCLUDE, match_form
+from .lexicon import EXCLUDE
 from .matcher import pipeline_for
+from .matchtext import MatchText
 from .segment import Sentence, Structure, segment_dialogue
+from .speech import speech_view
 
 if TYPE_CHECKING:
     from ..prepared import PreparedText
     from ..tasks import Task
+
+#: Vote of a clinician's statement in a long turn (``LONG_TURN_WORDS`` words or more: an assessment and
+#: plan, a dictation) of unpunctuated speech. Its sentence boundaries are guessed from word cues, so a
+#: plan ("call us if you develop a fever"), a list of risks or an explanation is not told apart from a
+#: finding as surely as in punctuated text: it needs a second mention (or a patient's). Chosen on the
+#: development split (bench/asr_rules.py; docs/rules-baseline.md): clean-text errors 47 -> 42 against
+#: 1.0, median sensitivity kept (weighting every unpunctuated clinician statement cost 0.06 of it).
+UNPUNCTUATED_CLINICIAN_WEIGHT = 0.5
+LONG_TURN_WORDS = 150
 
 # Order in which passages are kept when the excerpt budget is short: assertions first.
 _EVIDENCE_PRIORITY = {
@@ -172,18 +183,24 @@ class RuleAnalysis:
 
 
 def analyse_document(task: Task, prepared: PreparedText, language: str) -> RuleAnalysis:
-    """Run the rules once over ``prepared.normalized`` in rules language ``language`` (``rules_language``)."""
+    """Run the rules once over ``prepared.normalized`` in rules language ``language`` (``rules_language``).
+
+    The segmentation reads the speech view of the normalised text (``speech.speech_view``: non-speech
+    tags and cue times blanked, same offsets); the matcher reads its match text (``matchtext``: shorthand
+    expanded, fillers and repetitions dropped, misspellings corrected), whose offsets map back."""
     pipe = pipeline_for(task, language)
-    norm = prepared.normalized
-    structure = segment_dialogue(norm)
+    view = speech_view(prepared.normalized)
+    structure = segment_dialogue(view)
     mentions: dict[str, list[Mention]] = {}
     sents = structure.sentences
     if sents:
         starts = sorted({t.start for t in structure.turns} | {s.start for s in sents})
         sent_starts = [s.start for s in sents]
         polarity_cache: dict[int, str | None] = {}
-        for doc, off in pipe.run_blocks(match_form(norm, pipe.persian), starts):
-            _collect(mentions, doc, off, sent_starts, structure, norm, polarity_cache)
+        mt = pipe.match_text(view)
+        hard = mt.from_source(hard_starts(view, starts))
+        for doc, off in pipe.run_blocks(mt.text, mt.from_source(starts), hard):
+            _collect(mentions, doc, off, mt, sent_starts, structure, view, polarity_cache)
         # A question answered by a sentence that itself mentions the feature ("Any pain?" - "Not pain,
         # but ...") defers to that mention: the answer's own words are more specific than yes/no.
         for key, ms in mentions.items():
@@ -192,14 +209,32 @@ def analyse_document(task: Task, prepared: PreparedText, language: str) -> RuleA
     return RuleAnalysis(task, prepared, language, structure, mentions, list(pipe.keys))
 
 
-def _collect(mentions: dict[str, list[Mention]], doc: Any, off: int, sent_starts: list[int],
+_TERMINAL = frozenset(".?!؟…")
+
+
+def hard_starts(view: str, starts: list[int]) -> list[int]:
+    """The sentence ``starts`` (sorted offsets into ``view``) that begin a line or follow terminal
+    punctuation (``. ? ! ؟ …``, then only spaces): boundaries the text itself marks, which no lexicon
+    term may span (``matcher.RulePipeline.run``). Starts guessed inside unpunctuated speech are left out."""
+    out = []
+    for p in starts:
+        q = p - 1
+        while q >= 0 and view[q] in " \t":
+            q -= 1
+        if q < 0 or view[q] in "\n\r" or view[q] in _TERMINAL:
+            out.append(p)
+    return out
+
+
+def _collect(mentions: dict[str, list[Mention]], doc: Any, off: int, mt: MatchText, sent_starts: list[int],
              structure: Structure, norm: str, polarity_cache: dict[int, str | None]) -> None:
-    """Turn one block's matched targets and their ConText modifiers into mentions."""
+    """Turn one block's matched targets (offsets into ``mt``'s text, block at ``off``) and their ConText
+    modifiers into mentions (offsets into ``norm``, the text segmented)."""
     sents = structure.sentences
     for ent in doc.ents:
         if ent.label_ == EXCLUDE:
             continue
-        start_char, end_char = ent.start_char + off, ent.end_char + off
+        start_char, end_char = mt.to_source(ent.start_char + off, ent.end_char + off)
         k = bisect_right(sent_starts, start_char) - 1
         if k < 0 or start_char >= sents[k].end:
             continue  # inside a speaker tag
@@ -213,6 +248,10 @@ def _collect(mentions: dict[str, list[Mention]], doc: Any, off: int, sent_starts
         else:
             assertion = statement_assertion(cats, s.role)
             weight = CLINICIAN_WEIGHT if s.role == "clinician" else 1.0
+            if s.role == "clinician" and structure.unpunctuated:
+                t = structure.turns[s.turn]
+                if norm.count(" ", t.content_start, t.end) >= LONG_TURN_WORDS:
+                    weight = UNPUNCTUATED_CLINICIAN_WEIGHT
         mentions.setdefault(ent.label_, []).append(
             Mention(ent.label_, start_char, end_char, s, assertion, weight, answer)
         )

@@ -101,6 +101,9 @@ _YES = {
     "بلیه",
 }
 _YES_PHRASES = (
+    "mm hmm",
+    "mm hm",
+    "uh huh",
     "i do",
     "i have",
     "i did",
@@ -194,8 +197,21 @@ _STRONG_NO = re.compile(
 )
 
 
+#: Values of a checklist item ("Constipation: Yes", "Fever: -") and the polarity each stands for.
+CHECKLIST_VALUES: dict[str, Literal["yes", "no"]] = {
+    "yes": "yes", "y": "yes", "positive": "yes", "pos": "yes", "present": "yes", "endorses": "yes",
+    "endorsed": "yes", "reports": "yes", "true": "yes", "+": "yes", "✓": "yes", "✔": "yes",
+    "no": "no", "n": "no", "negative": "no", "neg": "no", "absent": "no", "denies": "no", "denied": "no",
+    "none": "no", "nil": "no", "false": "no", "-": "no", "✗": "no", "✘": "no",
+}  # fmt: skip
+
+
 def answer_polarity(sentence: str) -> Literal["yes", "no"] | None:
-    """'yes' / 'no' from the first words of an answer; None when it is neither."""
+    """'yes' / 'no' from the first words of an answer (or a whole checklist value, ``CHECKLIST_VALUES``);
+    None when it is neither."""
+    value = CHECKLIST_VALUES.get(sentence.strip().rstrip(".").strip().lower())
+    if value is not None:
+        return value
     first = _first_polarity(sentence)
     if first != "no" and _STRONG_NO.search(sentence.replace("\u200c", " ")):
         return "no"
@@ -205,6 +221,8 @@ def answer_polarity(sentence: str) -> Literal["yes", "no"] | None:
 def _first_polarity(sentence: str) -> Literal["yes", "no"] | None:
     words = [w.lower().replace("’", "'") for w in _WORDS.findall(sentence.replace("\u200c", " "))]
     words = [w for w in words if re.match(r"[\w']", w)]
+    if words[:2] == ["uh", "huh"]:
+        return "yes"
     i = 0
     while i < len(words) and words[i] in _FILLERS and i < 4:
         # "i" is only a filler in "i mean"; keep it for "i do" / "i don't".

@@ -27,7 +27,7 @@ from .matcher import rules_language
 if TYPE_CHECKING:
     from ..tasks import Task
 
-RULES_VERSION = "1"
+RULES_VERSION = "3"
 
 
 def prepare_for_rules(text: str, language: str | None = "en") -> PreparedText:
@@ -52,12 +52,12 @@ class RuleExtractor:
 
     @property
     def content_hash(self) -> str:
-        """sha256 over what decides the output: the task, every built-in lexicon and ConText rule
-        file, and ``RULES_VERSION`` (bumped when the logic changes). For result provenance."""
+        """sha256 over what decides the output: the task, every built-in lexicon, ConText rule and
+        shorthand file, and ``RULES_VERSION`` (bumped when the logic changes). For result provenance."""
         if self._content_hash is None:
             h = hashlib.sha256(f"rules-{RULES_VERSION}\0{self.task.content_hash}".encode())
             root = resources.files(__package__)
-            for folder in ("lexicons", "context"):
+            for folder in ("lexicons", "context", "shorthand"):
                 for ref in sorted(root.joinpath(folder).iterdir(), key=lambda r: r.name):
                     if ref.name.endswith(".json"):
                         h.update(f"\0{folder}/{ref.name}\0".encode())

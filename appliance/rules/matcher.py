@@ -21,7 +21,9 @@ import numpy
 
 from ..normalize import base_language, is_persian, normalize
 from ._spacy import blank, modules
+from .fuzzy import SpellingCorrector
 from .lexicon import build_rules, feature_terms, match_form
+from .matchtext import MatchText, build_match_text
 
 if TYPE_CHECKING:
     from ..tasks import Task
@@ -105,6 +107,8 @@ class RulePipeline:
         )
         if ctx_rules:
             ctx.add(ctx_rules)
+        # misspelt lexicon words (``fuzzy``): English only, where the common-word list is
+        self.correct = SpellingCorrector(terms) if language == "en" else None
         self.lock = threading.Lock()
         from spacy.attrs import SENT_START
         from spacy.util import filter_spans
@@ -112,32 +116,48 @@ class RulePipeline:
         self.SENT_START = SENT_START
         self.filter_spans = filter_spans
 
+    def match_text(self, view: str) -> MatchText:
+        """The text the matcher reads for a document's speech view, with its offset map (``matchtext``)."""
+        return build_match_text(view, self.persian, self.language, self.correct)
+
     # ConText pairs every modifier with every target of the doc before it applies sentence scope, so one
     # spaCy doc per transcript costs O(turns^2). Scopes never cross a sentence, so running blocks of whole
     # sentences gives the same findings at linear cost.
     BLOCK_CHARS = 4000
 
-    def run_blocks(self, text: str, starts: list[int]) -> Iterator[tuple[Any, int]]:
-        """Yield ``(doc, offset)`` for consecutive blocks of whole sentences (``starts`` sorted)."""
+    def run_blocks(self, text: str, starts: list[int], hard: list[int] | None = None) -> Iterator[tuple[Any, int]]:
+        """Yield ``(doc, offset)`` for consecutive blocks of whole sentences (``starts`` sorted; ``hard``,
+        sorted, the starts no term may span: see ``run``)."""
+        hard = hard or []
         cuts = [0]
         for s in starts:
             if s - cuts[-1] >= self.BLOCK_CHARS:
                 cuts.append(s)
         cuts.append(len(text))
-        j = 0
+        j = h = 0
         for a, b in itertools.pairwise(cuts):
-            local = []
+            local, local_hard = [], []
             while j < len(starts) and starts[j] < b:
                 if starts[j] >= a:
                     local.append(starts[j] - a)
                 j += 1
-            yield self.run(text[a:b], local), a
+            while h < len(hard) and hard[h] < b:
+                if hard[h] >= a:
+                    local_hard.append(hard[h] - a)
+                h += 1
+            yield self.run(text[a:b], local, local_hard), a
 
-    def run(self, text: str, starts: list[int]) -> Any:
+    def run(self, text: str, starts: list[int], hard: list[int] | None = None) -> Any:
         """Tokenise ``text`` (match form), set sentence starts at ``starts`` (sorted), run the pipes;
-        returns the spaCy ``Doc`` (matched targets in ``doc.ents``, ConText modifiers on each)."""
+        returns the spaCy ``Doc`` (matched targets in ``doc.ents``; ConText modifiers on each).
+
+        ``hard`` (sorted): sentence starts a term never spans, those at a line start or after terminal
+        punctuation (``analysis.hard_starts``). The match text folds line breaks to spaces, so without
+        them "Appetite: poor" / "Sleep: ok" would read as "poor sleep"; a start guessed inside
+        unpunctuated speech is not one (the guess may cut "catching | my breath")."""
         with self.lock:
             doc = self.nlp.make_doc(text)
+            barrier = numpy.zeros(len(doc), dtype=bool)
             if len(doc):
                 idx = numpy.fromiter((t.idx for t in doc), dtype=numpy.int64, count=len(doc))
                 flags = numpy.full(len(doc), -1, dtype=numpy.int32)
@@ -146,11 +166,15 @@ class RulePipeline:
                 pos = numpy.searchsorted(idx, numpy.asarray(starts, dtype=numpy.int64), side="left")
                 flags[pos[pos < len(doc)]] = 1
                 doc.from_array([self.SENT_START], flags.reshape(-1, 1).astype(numpy.uint64))
+                if hard:
+                    pos = numpy.searchsorted(idx, numpy.asarray(hard, dtype=numpy.int64), side="left")
+                    barrier[pos[pos < len(doc)]] = True
             # medspaCy's TargetMatcher warns with the span text on an entity conflict: that would be
             # patient text on stderr / in logs, so its warnings are silenced here.
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 spans = self.nlp.get_pipe("medspacy_target_matcher")(doc)
+                spans = [sp for sp in spans if not barrier[sp.start + 1 : sp.end].any()]
                 doc.ents = self.filter_spans(spans)
                 doc = self.nlp.get_pipe("medspacy_context")(doc)
             return doc

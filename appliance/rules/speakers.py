@@ -11,6 +11,9 @@ The label is mapped to a role by keywords (family words first, so "patient's dau
 ``patient`` (patient, caller, بیمار, …), ``family`` (daughter, wife, guest, همراه, دختر, …) or
 ``unknown``. The word lists are the project's own (written for the English development set's tags
 and for Persian helpline calls).
+
+Anonymous diarization labels (``SPEAKER_00``, ``Speaker 2``, ``spk0``: ``is_anonymous``) have role
+``unknown`` here; ``infer_roles`` gives them one from how they talk.
 """
 
 from __future__ import annotations
@@ -19,6 +22,12 @@ import re
 from typing import Literal
 
 Role = Literal["clinician", "patient", "family", "unknown"]
+
+
+def _words(text: str) -> frozenset[str]:
+    """The whitespace-separated words of ``text`` as a set (word lists written as one string)."""
+    return frozenset(text.split())
+
 
 _LEAD = r"^[ \t]*(?:[-*>#•]+[ \t]*)?(?:\(?\d{1,2}:\d{2}(?::\d{2})?(?:\.\d+)?\)?[ \t]*[-–]?[ \t]*)?"
 _TAG_BRACKET = re.compile(_LEAD + r"\[(?P<spk>[^\[\]\n]{1,40})\][ \t]*:?[ \t]*")
@@ -137,6 +146,48 @@ _NOT_SPEAKERS = {
     "hpi",
     "ros",
 }
+
+
+_ANONYMOUS = re.compile(
+    r"^(?:(?:speaker|spk|spkr|voice|participant|person|talker|unknown)(?:[ _\-#]?\d{1,3}|[ _\-#][a-z])"
+    r"|unknown(?:[ _]speaker)?|s\d{1,2})$",
+    re.IGNORECASE,
+)
+_YOU = _words("you your you're youre you've yourself")
+_ME = _words("i i'm im i've ive i'd i'll my me myself")
+#: Weight of the pronoun balance against the share of questions in ``infer_roles``'s score.
+PRONOUN_WEIGHT = 5.0
+
+
+def is_anonymous(label: str | None) -> bool:
+    """True for an anonymous diarization label (``SPEAKER_00``, ``SPEAKER_1``, ``Speaker 2``, ``spk0``,
+    ``Speaker A``, ``S1``): a speaker whose role is not named."""
+    return bool(label) and _ANONYMOUS.match(label.strip()) is not None
+
+
+def infer_roles(talk: dict[str, list[tuple[str, bool]]]) -> dict[str, Role]:
+    """Roles of anonymous speakers from what they said: ``talk`` maps a label to its sentences
+    ``(text, is_question)``. The speaker with the highest score (share of its sentences that are
+    questions, plus ``PRONOUN_WEIGHT`` x (second-person minus first-person pronouns) per word: a
+    clinician asks and says "you", a patient answers and says "I", "my") is the clinician, every other
+    one the patient (callers' relatives are not told apart). ``{}`` (roles stay unknown) for fewer
+    than two speakers or a tie. Measured on the development split's diarized rewrites
+    (docs/rules-baseline.md)."""
+    if len(talk) < 2:
+        return {}
+    scores: dict[str, float] = {}
+    for label, sents in talk.items():
+        words = [w for text, _ in sents for w in re.findall(r"[\w']+", text.lower().replace("’", "'"))]
+        if not words:
+            scores[label] = 0.0
+            continue
+        q = sum(1 for _, isq in sents if isq) / len(sents)
+        bal = (sum(w in _YOU for w in words) - sum(w in _ME for w in words)) / len(words)
+        scores[label] = q + PRONOUN_WEIGHT * bal
+    ranked = sorted(scores, key=scores.get, reverse=True)
+    if scores[ranked[0]] <= scores[ranked[1]]:
+        return {}
+    return {label: ("clinician" if label == ranked[0] else "patient") for label in scores}
 
 
 def speaker_role(label: str | None) -> Role:

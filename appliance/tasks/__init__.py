@@ -16,12 +16,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import TaskError
+from .coding import Coding, is_code
 from .jsonpos import locate
 
 FeatureType = Literal["boolean", "enum", "number", "string_list"]
 BUILTIN_TASKS = ("palliative13", "symptoms13")
 DEFAULT_TASK = "palliative13"
 _KEY = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_LATER_FEATURE_FIELDS = ("codings", "coding_note")
 
 
 class _Strict(BaseModel):
@@ -32,8 +34,11 @@ class Feature(_Strict):
     """One feature to extract: its key, labels, definition for the prompt, value type and threshold.
 
     Validation (pydantic ValidationError, reported by :func:`parse_task` as a TaskError with the line):
-    ``key`` is lower_snake_case of at most 64 characters, ``labels`` has ``en``, an ``enum`` has two or
-    more distinct ``options`` and only an ``enum`` may have them; ``threshold`` is in [0, 1].
+    ``key`` is lower_snake_case of at most 64 characters, ``labels`` has ``en`` and no blank label, an
+    ``enum`` has two or more distinct ``options`` and only an ``enum`` may have them, each a FHIR
+    ``code`` (no leading, trailing or doubled whitespace: the FHIR output answers with it as a code);
+    ``threshold`` is in [0, 1]; ``codings`` are valid :class:`~appliance.tasks.coding.Coding` entries,
+    no (system, code) twice; ``coding_note``, when given, is not blank.
     """
 
     key: str = Field(description="Identifier used in results, lower_snake_case.")
@@ -46,6 +51,14 @@ class Feature(_Strict):
     threshold: float = Field(default=0.5, ge=0, le=1, description="Booleans: P(true) at or above this is True.")
     lexicon: dict[str, list[str]] = Field(
         default_factory=dict, description="Terms per language for the rule baseline and evidence pre-pass."
+    )
+    codings: list[Coding] = Field(
+        default_factory=list,
+        description="Standard codes for the feature (e.g. SNOMED CT), for the FHIR output; empty when none fits.",
+    )
+    coding_note: str | None = Field(
+        default=None,
+        description="Why the feature has no coding, or how its coding relates to the definition.",
     )
 
     @field_validator("key")
@@ -60,6 +73,25 @@ class Feature(_Strict):
     def _english_label(cls, v: dict[str, str]) -> dict[str, str]:
         if "en" not in v:
             raise ValueError("needs an 'en' label")
+        blank = [lang for lang, text in v.items() if not text.strip()]
+        if blank:
+            raise ValueError(f"label '{blank[0]}' must not be blank")
+        return v
+
+    @field_validator("options")
+    @classmethod
+    def _options_are_codes(cls, v: list[str] | None) -> list[str] | None:
+        bad = [o for o in v or [] if not is_code(o)]
+        if bad:
+            raise ValueError(f"option {bad[0]!r} is empty or has leading, trailing or doubled whitespace "
+                             "(options are codes in the FHIR output)")
+        return v
+
+    @field_validator("coding_note")
+    @classmethod
+    def _note(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
+            raise ValueError("must not be blank (leave it out instead)")
         return v
 
     @model_validator(mode="after")
@@ -69,6 +101,9 @@ class Feature(_Strict):
                 raise ValueError("type 'enum' needs 'options': at least two distinct values")
         elif self.options is not None:
             raise ValueError(f"'options' is only allowed with type 'enum', not '{self.type}'")
+        pairs = [(c.system, c.code) for c in self.codings]
+        if len(set(pairs)) != len(pairs):
+            raise ValueError("a coding (system, code) is listed twice")
         return self
 
     def label(self, language: str = "en") -> str:
@@ -79,8 +114,8 @@ class Feature(_Strict):
         """JSON Schema of this feature's value, as guided generation constrains it.
 
         boolean; enum: a string among ``options``; number: within ``minimum``/``maximum`` when set;
-        string_list: at most 10 strings of at most 120 characters each (the appliance's own caps, which
-        bound the generated output).
+        string_list: at most 10 strings of 1 to 120 characters each (the appliance's own caps, which
+        bound the generated output; an empty string is no value, and no FHIR string can be empty).
         """
         if self.type == "boolean":
             return {"type": "boolean"}
@@ -93,7 +128,8 @@ class Feature(_Strict):
             if self.maximum is not None:
                 s["maximum"] = self.maximum
             return s
-        return {"type": "array", "items": {"type": "string", "maxLength": 120}, "maxItems": 10}
+        item = {"type": "string", "minLength": 1, "maxLength": 120}
+        return {"type": "array", "items": item, "maxItems": 10}
 
     def check_value(self, value: Any) -> None:
         """Raise ValueError unless ``value`` is valid for this feature (used for examples and outputs)."""
@@ -127,7 +163,7 @@ class Task(_Strict):
     """
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
-    version: str = "1"
+    version: str = Field(default="1", min_length=1)
     description: str = ""
     instruction: str = Field(min_length=1, description="System prompt: what the model is asked to do.")
     document_label: str = Field(default="Transcript", description="How the prompt names the input.")
@@ -180,8 +216,17 @@ class Task(_Strict):
 
     @property
     def content_hash(self) -> str:
-        """SHA-256 hex digest of the task's ``model_dump_json()`` (every field, thresholds included)."""
-        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
+        """SHA-256 hex digest of the task's ``model_dump_json()`` (every field, thresholds included).
+
+        The feature fields added later (``codings``, ``coding_note``) count only where set, so a task
+        without them hashes as it did before they existed; codes added to a task change its hash.
+        """
+        later = {
+            i: unset
+            for i, f in enumerate(self.features)
+            if (unset := {k for k in _LATER_FEATURE_FIELDS if not getattr(f, k)})
+        }
+        return hashlib.sha256(self.model_dump_json(exclude={"features": later}).encode()).hexdigest()
 
     def with_thresholds(self, thresholds: dict[str, float]) -> "Task":
         """A copy with per-feature thresholds replaced (calibration writes these)."""

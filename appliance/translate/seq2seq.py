@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..bundle import read_manifest, verify_bundle
 from ..errors import BundleError
+from ..inference.control_tokens import BREAK, ControlTokens, control_strings
 from ..language import LANGUAGES, mt_codes
 from ..threads import inference_threads
 from ..windows import split_windows
@@ -132,6 +133,10 @@ class Seq2SeqTranslator:
         self.languages = list(manifest.languages)
         self.config = cfg = read_mt_config(self.folder)
         self.tokenizer = Tokenizer.from_file(str(self.folder / cfg.tokenizer))
+        # The tokenizer reads its added tokens (`</s>`, `<pad>`, NLLB's `eng_Latn`) anywhere in its input,
+        # add_special_tokens=False or not: document text passes through `plain` first.
+        self.control_tokens = ControlTokens(control_strings(
+            (t.content, t.special) for t in self.tokenizer.get_added_tokens_decoder().values()))
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = inference_threads(threads)
         opts.log_severity_level = 3
@@ -162,19 +167,25 @@ class Seq2SeqTranslator:
 
     # -- token level ---------------------------------------------------------------------------------
 
+    def plain(self, text: str) -> str:
+        """``text`` with every control-token string of this tokenizer broken by an invisible joiner, so it
+        is read as text, never as ``</s>`` or a language token (``inference.control_tokens``)."""
+        return self.control_tokens.plain(text)
+
     def count_tokens(self, text: str) -> int:
-        """Tokens of ``text`` alone (no language prefix, no eos)."""
-        return len(self.tokenizer.encode(text, add_special_tokens=False).ids)
+        """Tokens of ``text`` alone, as the encoder reads it (``plain``; no language prefix, no eos)."""
+        return len(self.tokenizer.encode(self.plain(text), add_special_tokens=False).ids)
 
     def source_ids(self, text: str, src: str, tgt: str) -> list[int]:
-        """Encoder input: source-language prefix + target-language prefix + text + eos (per MtConfig).
+        """Encoder input: source-language prefix + target-language prefix + text + eos (per MtConfig);
+        control-token strings in ``text`` are read as text (``plain``), never as their ids.
 
         Raises :class:`BundleError` when the bundle does not translate ``src`` -> ``tgt``.
         """
         s, t = self._languages(src, tgt)
         cfg = self.config
         ids = list(cfg.source_prefix_ids.get(s, [])) + list(cfg.target_source_prefix_ids.get(t, []))
-        ids += self.tokenizer.encode(text, add_special_tokens=False).ids
+        ids += self.tokenizer.encode(self.plain(text), add_special_tokens=False).ids
         if cfg.append_eos_to_source:
             ids.append(cfg.eos_token_ids[0])
         return ids
@@ -234,8 +245,8 @@ class Seq2SeqTranslator:
         return generated
 
     def decode(self, ids: list[int]) -> str:
-        """Text of generated ids, special tokens dropped, stripped."""
-        return self.tokenizer.decode(ids, skip_special_tokens=True).strip()
+        """Text of generated ids, special tokens and ``plain``'s joiners dropped, stripped."""
+        return self.tokenizer.decode(ids, skip_special_tokens=True).replace(BREAK, "").strip()
 
     # -- text level ----------------------------------------------------------------------------------
 
