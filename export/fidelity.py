@@ -104,7 +104,7 @@ def onnx_logits(bundle_dir: Path, ids: Sequence[int], *, prefill: int | None = N
     if prefill is None:
         prefill = max(1, len(ids) // 3)
     params = og.GeneratorParams(model)
-    params.set_search_options(max_length=len(ids) + 1, do_sample=False)
+    params.set_search_options(max_length=max(len(ids) + 1, sliding_window(bundle_dir)), do_sample=False)
     gen = og.Generator(model, params)
     rows = []
     gen.append_tokens(ids[:prefill])
@@ -114,6 +114,22 @@ def onnx_logits(bundle_dir: Path, ids: Sequence[int], *, prefill: int | None = N
         rows.append(np.asarray(gen.get_logits(), dtype=np.float32).reshape(-1))
     del gen
     return np.stack(rows)
+
+
+def sliding_window(bundle_dir: Path) -> int:
+    """The decoder's sliding-window size from the bundle's ``genai_config.json`` (0 when it has none).
+
+    A generator's ``max_length`` must be at least this: genai sizes the windowed KV cache from it and the
+    attention kernel refuses a smaller one (measured on Gemma 3 270M, window 512: "KV cache capacity (44)
+    must be at least local_window_size (512)" for a 43-token prompt)."""
+    import json
+
+    try:
+        cfg = json.loads((Path(bundle_dir) / "genai_config.json").read_text(encoding="utf-8"))
+        window = cfg["model"]["decoder"].get("sliding_window") or {}
+        return max(int(window.get("window_size") or 0), 0)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return 0
 
 
 def load_genai_model(bundle_dir: Path):

@@ -20,7 +20,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
 fi
 # Optional system tools, installed when running as root with apt (their tests are skipped without them):
 # `age` proves results decrypt outside this project; systemd's sysusers/tmpfiles/analyze apply and score
-# the unit files; rsync and acl (getfacl) are integrator writers and ACL checks of tests/test_permissions.py.
+# the unit files; rsync and acl (getfacl) are integrator writers and ACL checks of tests/runtime/test_permissions.py.
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   want=()
   command -v age >/dev/null 2>&1 || want+=(age)
@@ -33,7 +33,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
       || echo "note: could not install ${want[*]}; the tests that need them will be skipped" >&2
   fi
 fi
-# Debian's chromium and chromedriver drive the review station's browser test (tests/test_review_browser.py);
+# Debian's chromium and chromedriver drive the review station's browser test (tests/runtime/test_review_browser.py);
 # never a browser download. Without them that test is skipped with the reason.
 if { ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; } \
     && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

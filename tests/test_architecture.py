@@ -14,6 +14,9 @@
   where the module defines one; nested functions are not public. ``__init__`` (D107) and other magic
   methods (D105) are left out: the class docstring describes construction, and a magic method's
   meaning is Python's. ``# noqa`` comments are ignored, so there is no way to allow-list an offender.
+* Tests live in ``tests/runtime/`` (the appliance) or ``tests/export/`` (the workstation side), helpers in
+  ``tests/support/``; nothing under ``tests/`` edits ``sys.path`` (``tests`` is a package and pytest's
+  ``pythonpath`` puts the repository root first, so helpers are imported as ``tests.support.*``).
 
 The import graph comes from grimp (static analysis: nothing is imported), the docstring check from ruff;
 both are in the ``test`` extra.
@@ -174,3 +177,14 @@ def test_public_definitions_have_docstrings() -> None:
     offenders = [line for line in proc.stdout.splitlines() if ": D1" in line]
     assert not offenders, f"{len(offenders)} public definitions without a docstring:\n" + "\n".join(offenders)
     assert proc.returncode == 0, f"ruff failed to run:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}"
+
+
+def test_tests_are_split_and_import_helpers_without_path_edits() -> None:
+    tests = ROOT / "tests"
+    misplaced = sorted(str(p.relative_to(ROOT)) for p in tests.rglob("test_*.py")
+                       if p.parent.name not in ("runtime", "export") and p.name != "test_architecture.py")
+    assert not misplaced, f"tests outside tests/runtime and tests/export: {misplaced}"
+    edits = sorted(f"{p.relative_to(ROOT)}:{n}" for p in tests.rglob("*.py")
+                   for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+                   if "sys.path." in line and p != Path(__file__).resolve())
+    assert not edits, f"sys.path edits in tests: {edits}"

@@ -6,7 +6,7 @@ did not exist in STU3 (HL7, http://hl7.org/fhir/R4B/r3maps.html: "None of the re
 changed in R4B existed in R3"); the five written here (``Bundle``, ``Questionnaire``,
 ``QuestionnaireResponse``, ``Observation``, ``Provenance``) all did, so they are the same in R4 and
 R4B. The test suite also validates every resource produced with the R4 (4.0.1) models of SMART's
-``fhirclient`` (tests/test_fhir.py).
+``fhirclient`` (tests/runtime/test_fhir.py).
 
 Every resource is validated by the library as it is built, and :func:`render_bundle` parses the
 bytes back and checks that the inverse mapping returns every value of the result before anything is

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from .scope import refers_back, words_between
+from .scope import clause_breaks, refers_back, words_between
 from .speakers import Role
 
 Assertion = Literal["present", "absent", "history_only", "hypothetical", "uncertain", "family", "unanswered",
@@ -51,7 +51,8 @@ def categories(ent: Any) -> set[str]:
     one conflict settled by distance, as ConText's nearest-cue reading does: when both HISTORICAL and
     CURRENT reach it, CURRENT counts only if a CURRENT cue is at least as near (``scope.words_between``)
     as the nearest HISTORICAL cue, or comes in a later clause that points back to the finding ("I had
-    pain last year and I still have it"); "Constipation in the past, now regular" stays historical."""
+    pain last year and I still have it"); "Constipation in the past, now regular" stays historical, and so
+    does "I had a cough but it's gone now", where the CURRENT cue dates the resolution in its own clause."""
     mods = list(ent._.modifiers)
     cats = {m.category.upper() for m in mods}
     if "HISTORICAL" in cats and "CURRENT" in cats:
@@ -60,11 +61,21 @@ def categories(ent: Any) -> set[str]:
         def span(m: Any) -> Any:
             return doc[m.modifier_span[0] : m.modifier_span[1]]
 
-        near_h = min(words_between(ent, span(m)) for m in mods if m.category.upper() == "HISTORICAL")
+        hist = [span(m) for m in mods if m.category.upper() == "HISTORICAL"]
+        near_h = min(words_between(ent, h) for h in hist)
         current = [span(m) for m in mods if m.category.upper() == "CURRENT"]
-        if not any(words_between(ent, c) <= near_h or refers_back(ent, c) for c in current):
+        if not any(words_between(ent, c) <= near_h
+                   or (refers_back(ent, c) and not _qualifies_resolution(ent, c, hist)) for c in current):
             cats.discard("CURRENT")
     return cats
+
+
+def _qualifies_resolution(ent: Any, current: Any, hist: list[Any]) -> bool:
+    """A CURRENT cue after the finding that only dates a HISTORICAL cue between them in its own clause
+    ("I had a cough but it's gone now": "now" says when it went, not that the cough goes on)."""
+    return any(ent.end <= h.start and h.end <= current.start
+               and not clause_breaks([t for t in ent.doc[h.end : current.start] if not t.is_space], ent.doc.lang_)
+               for h in hist)
 
 
 def negated(cats: set[str]) -> bool:

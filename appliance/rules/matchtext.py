@@ -121,12 +121,13 @@ _LONG = re.compile(r"(?<![\w'’-])[^\W\d_]{6,}(?![\w'’-])")
 _UPPER2 = re.compile(r"[A-Z]{2}")
 
 
-def _maybe_shorthand(text: str) -> bool:
-    """Cheap test before the shorthand scan: a ``/ & +``, two capitals, or "abd" / "bm" somewhere."""
+def _maybe_shorthand(text: str, table: ShorthandTable) -> bool:
+    """Cheap test before the shorthand scan: a ``/ & +``, two capitals, or a key of ``table`` written in
+    lower-case letters only ("abd", "bm", "cant") somewhere."""
     if "/" in text or "&" in text or "+" in text or _UPPER2.search(text):
         return True
     low = text.lower()
-    return "abd" in low or "bm" in low
+    return any(k in low for k in table.entries if k.isalpha() and not table.entries[k].case_sensitive)
 
 
 Op = tuple[int, int, str]
@@ -140,7 +141,7 @@ def build_match_text(
     base = match_form(view, persian)
     ops: list[Op] = []
     table = shorthand_table(language)
-    if table.entries and _maybe_shorthand(base):
+    if table.entries and _maybe_shorthand(base, table):
         repeated = [(r.start(), r.end()) for r in _SAID_AGAIN.finditer(base)]
         for m in _TOKEN.finditer(base):
             if m.group().lower() in table.first or m.group() in table.first:

@@ -32,6 +32,9 @@ every rule); it looks at the *gap*, the words between cue and target. A modifier
 5. **An affirmed list item**: a positive quantity ("some", "a bit of", "a lot of") opening a later item
    of an English list, not after "or" / "nor" / "any", asserts that item ("No fever, some cough").
 6. **Persian "not without"**: in ``بدون X نیست`` ("is not without X") neither negation reaches X.
+7. **An affirming verb** ("reports", "endorses", "complains", "admits", "positive for"; English) after a
+   finding of a negation's forward gap starts the note's next, affirmed, clause: "Denies fever, reports
+   cough", "No nausea or vomiting, complains of fatigue" (but "never complains of pain" is negated).
 
 The word lists are this project's own, from English and Persian grammar (pronouns, auxiliaries,
 complementizers, determiners); none was fitted to a data set. Tokens are compared in the match form
@@ -75,6 +78,10 @@ _CLAUSE = (_SUBJECTS | _COPULA | {
 _QUANTITY = {"some", "bit", "little", "lot", "lots", "plenty", "touch"}
 _QUANTITY_OPEN = {"a", "quite", "just", "only", "still"}  # words that may come before the quantity word
 _NEGATIVE_GLUE = {"or", "nor", "any", "no", "not", "never", "without"}
+# Verbs of a note that affirm what follows them (rule 7): a negation before them does not reach past.
+_AFFIRMING = {"reports", "reported", "reporting", "endorses", "endorsed", "endorsing", "complains",
+              "complained", "complaining", "admits", "admitted", "positive", "notes", "noted", "describes",
+              "described"}
 _FIRST_PERSON = {"i", "me", "my", "myself", "mine", "'m", "im", "ive"}
 _REPORTING = {"says", "said", "say", "thinks", "think", "thought", "noticed", "notices", "told", "tells",
               "tell", "reports", "reported", "mentioned", "mentions", "worries", "worried", "complains",
@@ -181,6 +188,12 @@ def affirmed_item(toks: list[Any]) -> bool:
     return False
 
 
+def _affirming_verb(toks: list[Any]) -> bool:
+    """Rule 7: an affirming verb after a finding of the gap ("denies fever, reports cough"; not "never
+    complains of pain", where the negation is the verb's own)."""
+    return any(t.lower_ in _AFFIRMING and any(_in_finding(x) for x in toks[:i]) for i, t in enumerate(toks))
+
+
 def refers_back(target: Any, modifier: Any) -> bool:
     """A modifier after the target, in a later clause that points back with an anaphor ("I had pain last
     year and I still have it")."""
@@ -229,7 +242,8 @@ class Reach:
         if particle and sentence_initial(doc, modifier.start, w["fill"]) \
                 and not self._particle_negates(doc, modifier, target, toks):
             return False
-        if neg and forward and self.language != "fa" and affirmed_item(toks):
+        if neg and forward and self.language != "fa" and (
+                affirmed_item(toks) or _affirming_verb(toks)):
             return False
         if self.category == "FAMILY" and any(t.lower_ in w["first"] or t.lower_ in w["report"] for t in toks):
             return False

@@ -16,7 +16,7 @@ Turns
 
 Checklist lines
   A line made of ``Label: value`` items with a yes/no value (``Constipation: Yes``, ``Fever: no,
-  Cough: yes``, ``- Bleeding: N``, ``Fever - no``: a colon, ``=`` or a dash with spaces around it;
+  Cough: yes``, ``Nausea: no. Constipation: yes.``, ``- Bleeding: N``, ``Fever - no``: a colon, ``=`` or a dash with spaces around it;
   values in ``CHECKLIST_VALUES``) is never a speaker tag: each item
   is a question (the label) answered by its value, read as a statement about the patient whoever wrote
   the line (its sentences have role ``unknown``). A label that names a role or an anonymous speaker
@@ -128,7 +128,7 @@ _ITEM = (
 )
 _ITEM_RE = re.compile(_ITEM, re.IGNORECASE)
 _CHECKLIST_LINE = re.compile(
-    r"^[ \t]*(?:[-*•][ \t]*)?" + re.sub(r"\(\?P<\w+>", "(?:", _ITEM) + r"(?:[ \t]*[,;|][ \t]*"
+    r"^[ \t]*(?:[-*•][ \t]*)?" + re.sub(r"\(\?P<\w+>", "(?:", _ITEM) + r"(?:(?:[ \t]*[,;|][ \t]*|(?<=\.)[ \t]+)"
     + re.sub(r"\(\?P<\w+>", "(?:", _ITEM) + r")*[ \t]*$",
     re.IGNORECASE,
 )

@@ -3,7 +3,8 @@ language (see docs/rules-baseline.md for why not PyRuSH or pysbd).
 
 Punctuated text
   A sentence ends at ``. ! ? ؟ …`` followed by whitespace (closing quotes/brackets allowed in between),
-  except after a known abbreviation (``Dr.``, ``Mr.``, ``e.g.``, ``vs.``, …) or a single letter
+  except after a known abbreviation (``Dr.``, ``Mr.``, ``e.g.``, ``vs.``, …; ``No.`` only before a
+  number: "Nausea: no. Constipation: yes." is two sentences) or a single letter
   written without a space (``J. Smith``); at a turn boundary; and at a line break unless the next
   line continues the sentence (the line before has no terminal punctuation and the next one starts
   with a lower-case Latin letter). Persian has no case, so a Persian line break is always a boundary.
@@ -16,7 +17,7 @@ words in the document: engines without a punctuation model, lower-cased ASR text
 
   * a question starts at an inverted auxiliary ("do you", "are you", "is it", "have you"), a
     wh-word with an auxiliary or "about" ("how is", "what about"), or a free "any" / "anything" (not
-    after a word that governs it: "have any", "not any", "or any");
+    after a word that governs it: "have any", "not any", "or any", "denies any");
   * a reply starts at a yes word ("yeah", "yes", "mm hmm") anywhere, and at "no" inside a question or
     where it is not a determiner (followed by a pronoun, "no", a filler, "okay" or nothing); inside a
     question also at "not really" or a first-person clause ("i haven't", "my stomach"): such a
@@ -65,6 +66,9 @@ _ABBREV = _words(
     """dr mr mrs ms st vs etc e.g i.e eg ie approx fig jr sr prof inc no nos dept wk wks min hr hrs mg
     ml cc pt pts mt ft oz lb lbs sgt capt gen rev hon ca cf al"""
 )
+# "no." / "nos." abbreviate "number(s)" only before one ("No. 5"); elsewhere "no." is the word "no"
+_NUMBER_ABBREV = frozenset({"no", "nos"})
+_NUMBER_AFTER = re.compile(r"\s*[#\d]")
 _END = re.compile(r"[.!?؟…]+[\"'”’»)\]]*(?=\s)")
 _Q_END = re.compile(r"[?؟][\"'”’»)\]]*\s*$")
 _TERMINAL = re.compile(r"[.!?؟…][\"'”’»)\]]*\s*$")
@@ -114,7 +118,8 @@ _GOVERN = _words(
     wanted need needed get got have has had having do does did don't doesn't didn't n't is are was
     were am be being i'm it's that's there's can could would should will shall might may must to of
     for with without about in on at by from into onto over under through not no never also just only
-    even really any the a an this these those your his her their our its my every some"""
+    even really any the a an this these those your his her their our its my every some
+    denies deny denied denying reports report reported endorses endorse endorsed"""
 )
 _SUBJECT = _words(
     """i i'm i've i'd i'll im ive my we we're we've we'll we'd she she's he he's they they're they've"""
@@ -181,7 +186,9 @@ def split_region(text: str, start: int, end: int, unpunctuated: bool = False) ->
                 w = _WORD_BEFORE.search(seg[max(0, m.start() - 40) : m.start()])
                 if w:
                     word = w.group(1).lower().rstrip(".")
-                    if word in _ABBREV or (len(word) == 1 and word.isalpha()):
+                    if word in _NUMBER_ABBREV and not _NUMBER_AFTER.match(seg, m.end()):
+                        pass  # "Nausea: no. Constipation: yes." - "no." abbreviates only before a number
+                    elif word in _ABBREV or (len(word) == 1 and word.isalpha()):
                         continue
             pieces.append(Piece(ls + cur, ls + m.end()))
             cur = m.end()

@@ -28,7 +28,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from .record import CHATML_TEMPLATE, Architecture, TinySpec
+from .record import CHATML_TEMPLATE, Architecture, TinySpec, tiny_dims
 
 HF_ARCHITECTURE = "CohereForCausalLM"
 GENAI_MODEL_TYPE = "llama"
@@ -133,19 +133,12 @@ def tiny_config(vocab: int, ids: dict[str, int], *, use_qk_norm: bool = True) ->
 
     return CohereConfig(
         vocab_size=vocab,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=4096,
+        **tiny_dims(ids),
         logit_scale=0.5,
         use_qk_norm=use_qk_norm,
         layer_norm_eps=1e-5,
         tie_word_embeddings=True,
         bos_token_id=ids["bos"],
-        eos_token_id=[ids["<|im_end|>"], ids["<|endoftext|>"]],
-        pad_token_id=ids["<|endoftext|>"],
         architectures=["CohereForCausalLM"],
     )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .record import CHATML_BOS_TEMPLATE, Architecture, TinySpec
+from .record import CHATML_BOS_TEMPLATE, Architecture, TinySpec, tiny_dims
 
 
 def tiny_config(vocab: int, ids: dict[str, int]) -> Any:
@@ -13,17 +13,10 @@ def tiny_config(vocab: int, ids: dict[str, int]) -> Any:
 
     return LlamaConfig(
         vocab_size=vocab,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
+        **tiny_dims(ids),
         head_dim=16,
-        max_position_embeddings=4096,
         tie_word_embeddings=False,
         bos_token_id=ids["bos"],
-        eos_token_id=[ids["<|im_end|>"], ids["<|endoftext|>"]],
-        pad_token_id=ids["<|endoftext|>"],
         architectures=["LlamaForCausalLM"],
     )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .record import Architecture, TinySpec
+from .record import Architecture, TinySpec, tiny_dims
 
 
 def tiny_config(vocab: int, ids: dict[str, int]) -> Any:
@@ -13,16 +13,9 @@ def tiny_config(vocab: int, ids: dict[str, int]) -> Any:
 
     return Qwen2Config(
         vocab_size=vocab,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=4096,
+        **tiny_dims(ids),
         tie_word_embeddings=True,
         bos_token_id=ids["<|endoftext|>"],
-        eos_token_id=[ids["<|im_end|>"], ids["<|endoftext|>"]],
-        pad_token_id=ids["<|endoftext|>"],
         architectures=["Qwen2ForCausalLM"],
     )
 

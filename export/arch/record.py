@@ -26,6 +26,23 @@ CHATML_TEMPLATE = (
 CHATML_BOS_TEMPLATE = "{{ bos_token }}" + CHATML_TEMPLATE
 
 
+
+def tiny_dims(ids: Mapping[str, int]) -> dict[str, Any]:
+    """The size and special tokens every tiny decoder recipe shares (config keyword arguments): hidden 64,
+    MLP 128, 2 layers, 4 attention heads over 2 KV heads, 4,096 positions; EOS ``<|im_end|>`` and
+    ``<|endoftext|>``, padding ``<|endoftext|>`` (``ids``: the tiny tokenizer's ids by token). Small enough
+    to build and export in seconds, grouped-query attention so the builder's GQA path is exercised."""
+    return {
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 4096,
+        "eos_token_id": [ids["<|im_end|>"], ids["<|endoftext|>"]],
+        "pad_token_id": ids["<|endoftext|>"],
+    }
+
 @dataclass(frozen=True)
 class TinySpec:
     """How to build one tiny random checkpoint (``export.tiny.build_tiny_checkpoint``).

@@ -1,0 +1,1 @@
+"""The test suite: runtime/ (the appliance), export/ (the workstation side), support/."""

@@ -1,0 +1,1 @@
+"""Tests of the export package (the connected workstation: torch, transformers)."""

@@ -1,0 +1,1 @@
+"""Helpers shared by tests: fake pipeline, daemon boxes, review fixtures, paths."""
