@@ -202,6 +202,7 @@ def populations_command(data, task, strategy, extractor, models_dir, translate_p
     """Leave one part out: fit on the other parts, measure on the held-out one and its rewrites.
 
     \b
+    --strategy defaults to hybrid here (the rules are what every configuration is judged against).
     Every figure next to the rules' on the same documents, with intervals and the paired difference;
     the gate says whether the configuration is at least the rules' equal (median macro-F1 and
     sensitivity) on every held-out part and rewrite. docs/evaluation.md.
@@ -209,9 +210,17 @@ def populations_command(data, task, strategy, extractor, models_dir, translate_p
     import shlex
     import sys
 
+    from click.core import ParameterSource
+
     from ..combine import Combiner, save_combiner
     from ..evaluate.population_run import populations
 
+    ctx = click.get_current_context()
+    if ctx.get_parameter_source("strategy") == ParameterSource.DEFAULT:
+        strategy = "hybrid"  # the settings' default is the rules, which are the reference here
+    if combiner is not None:
+        raise click.UsageError("populations fits a combiner per fold on the other parts; --combiner is for "
+                               "'appliance evaluate' and the daemon (use --combiner-out to keep the fitted one)")
     settings = _with_hybrid(settings_from_options(task, strategy, extractor, models_dir, translate_policy, translator,
                                                   threads, no_prefix_reuse), combiner, recall_calls)
     report = populations(data, settings, out, by=by, variants=_pairs(variants, "--variant"), fit_split=fit_split,

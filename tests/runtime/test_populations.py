@@ -163,3 +163,23 @@ def test_a_noise_model_gets_no_real_vote(tmp_path):
     report2, made2 = _run(tmp_path, noise=True, rows=rows)
     assert sum(len(p.seen) for p in made2) == 0 and before > 0
     assert report2["held_out"] == report["held_out"]
+
+
+def test_cli_judges_hybrid_by_default_and_refuses_a_fixed_combiner(tmp_path, tiny_bundle):
+    """The settings' default strategy is the rules, the reference of this command: without --strategy it
+    judges hybrid (a real run on the tiny bundle); --combiner would be ignored by the per-fold fit, so it
+    is refused."""
+    from click.testing import CliRunner
+
+    from appliance.cli import main
+
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in _documents(9, seed=3)))
+    common = ["evaluate", "populations", "--data", str(data), "--task", "symptoms13", "--model", str(tiny_bundle),
+              "--threads", "1", "--bootstrap", "0", "--no-progress"]
+    r = CliRunner().invoke(main, [*common, "--out", str(tmp_path / "out")], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    report = json.loads((tmp_path / "out" / "populations.json").read_text())
+    assert report["configuration"]["settings"]["strategy"] == "hybrid"
+    r = CliRunner().invoke(main, [*common, "--combiner", "rules-only", "--out", str(tmp_path / "out2")])
+    assert r.exit_code == 2 and "--combiner" in r.output
