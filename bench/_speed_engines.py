@@ -35,12 +35,13 @@ APPLIANCE_ENGINES = {
     "appliance-json": {"strategy": "json"},
     "appliance-evidence": {"strategy": "evidence"},
     "appliance-hybrid": {"strategy": "hybrid"},
+    "appliance-rules": {"strategy": "rules"},
     "appliance-json-noreuse": {"strategy": "json", "prefix_reuse": False},
     "appliance-json-noff": {"strategy": "json", "fast_forward": False},
 }
 # Run order: the headline comparison first and back to back, then the ablations, then the slow baseline.
 ENGINES = ["appliance-json", "llamacpp", "llamacpp-cache", "appliance-evidence", "appliance-hybrid",
-           "appliance-json-noreuse",
+           "appliance-rules", "appliance-json-noreuse",
            "appliance-json-noff", "hf"]
 
 

@@ -43,6 +43,7 @@ LABELS = {
     "appliance-json": "appliance, json (prefix reuse + fast-forward on)",
     "appliance-evidence": "appliance, evidence",
     "appliance-hybrid": "appliance, hybrid (evidence + rules)",
+    "appliance-rules": "appliance, rules (the default strategy: no model)",
     "appliance-json-noreuse": "appliance, json, prefix reuse off",
     "appliance-json-noff": "appliance, json, fast-forward off",
     "llamacpp": "llama.cpp, JSON-schema grammar, no prompt cache",
