@@ -134,3 +134,38 @@ class TestVisitRequest:
 
     def test_someone_still_hypothetical(self, sym):
         check(sym, "Someone with a fever should stay at home.", {"fever": "hypothetical"})
+
+
+class TestBareSpeakerLabels:
+    """Unpunctuated speech whose lines open with a bare role word ("nurse ...", "patient ...") is a tagged
+    dialogue (segment._bare_tag): a sentence, and so an evidence quote, ends at the line (the turn) and
+    does not run into the next speaker's label."""
+
+    TEXT = ("nurse hello its the palliative care line how are you doing today\n"
+            "patient not good ive had a bad headache for three days\n"
+            "nurse any problems passing urine\n"
+            "patient no thats fine\n"
+            "patient can someone come to the house to see me tomorrow\n")
+
+    def test_quote_ends_at_the_line(self, pal):
+        from appliance.rules.extractor import prepare_for_rules
+
+        found = pal.analyse(prepare_for_rules(self.TEXT, "en")).findings()
+        visit = found["request_for_visit"]
+        assert visit.status == "present"
+        assert [e.sentence for e in visit.evidence] == ["can someone come to the house to see me tomorrow"]
+        assert visit.evidence[0].speaker == "patient"
+        assert found["urinary_issues"].status == "absent"
+
+    def test_segmentation(self):
+        from appliance.rules.segment import segment_dialogue
+
+        st = segment_dialogue(self.TEXT)
+        assert st.tagged and [t.role for t in st.turns] == ["clinician", "patient", "clinician", "patient", "patient"]
+        assert all("\n" not in self.TEXT[s.start : s.end] for s in st.sentences)
+
+    def test_a_note_of_patient_lines_is_not_a_dialogue(self):
+        from appliance.rules.segment import segment_dialogue
+
+        note = "Patient reports pain in the knee\nPatient denies fever\nPatient sleeps poorly\n"
+        assert not segment_dialogue(note).tagged
