@@ -19,7 +19,9 @@ Term syntax (one string per term; matching is case-insensitive, token by token):
 Persian terms are normalised like the text (``appliance.normalize``), written with or without ZWNJ
 (``بی‌خوابی``, ``بی خوابی`` and ``بیخوابی`` are all matched), and their last word also matches with
 the common attached suffixes (plural ``ها``, indefinite ``ی``, possessive ``م ت ش مان تان شان``, …), so
-``درد`` matches ``دردش`` and ``دردهایم``.
+``درد`` matches ``دردش`` and ``دردهایم``. Between the words of a Persian term one intensifying or
+additive particle may stand (``PERSIAN_PARTICLES``: هم، اصلا، زیاد، خیلی، ...), so ``اشتها ندار*`` also
+matches «اشتها هم ندارم» and «اشتها اصلا ندارم» (Persian puts these particles before the verb).
 """
 
 from __future__ import annotations
@@ -43,6 +45,11 @@ PERSIAN_SUFFIXES = (
     "ام", "ات", "اش", "یم", "یت", "یش", "یمان", "یتان", "یشان", "هایم", "هایت", "هایش", "هام", "هات",
     "هاش", "هامون", "هاتون", "هاشون", "هایمان", "هایتان", "هایشان",
 )  # fmt: skip
+
+
+# Particles that may stand between the words of a Persian term ("also", "at all", "much", "very", "any
+# more", "that much"): this project's own list, from Persian grammar.
+PERSIAN_PARTICLES = ("هم", "اصلا", "اصلاً", "زیاد", "خیلی", "دیگه", "دیگر", "چندان", "هیچ", "واقعا", "واقعاً")
 
 
 @dataclass(frozen=True)
@@ -129,9 +136,11 @@ def build_rules(terms: list[Term], language: str, tokenizer, TargetRule) -> list
             variants.append(base.replace(ZWNJ, ""))  # the joined spelling
         for v in variants:
             words = match_form(v, persian).lower().split()
+            # Where a particle may stand: before a word the term separates by a space (not a ZWNJ or hyphen).
+            slots = _particle_slots(v) if persian else set()
             if not words:
                 continue
-            fancy = any(w.endswith("*") and len(w) > 1 for w in words) or "_" in words
+            fancy = any(w.endswith("*") and len(w) > 1 for w in words) or "_" in words or bool(slots)
             if not fancy:
                 forms = [" ".join(words)]
                 if persian:
@@ -144,6 +153,8 @@ def build_rules(terms: list[Term], language: str, tokenizer, TargetRule) -> list
             pattern = []
             for i, w in enumerate(words):
                 last = i == len(words) - 1
+                if i in slots and w != "_" and words[i - 1] != "_":
+                    pattern.append({"LOWER": {"IN": list(_persian_particles())}, "OP": "?"})
                 if w == "_":
                     pattern.append({"OP": "?", "IS_SPACE": False})
                 elif w.endswith("*") and len(w) > 1:
@@ -163,6 +174,23 @@ def build_rules(terms: list[Term], language: str, tokenizer, TargetRule) -> list
                 seen.add(key)
                 rules.append(TargetRule(literal=v, category=term.feature, pattern=pattern))
     return rules
+
+
+def _particle_slots(term: str) -> set[int]:
+    """Indices (into the term's match-form words) of the words a space, not a ZWNJ or hyphen, separates
+    from the word before: where ``PERSIAN_PARTICLES`` may stand."""
+    out, n = set(), 0
+    for part in term.split():
+        if n:
+            out.add(n)
+        n += len(match_form(part, True).split())
+    return out
+
+
+@lru_cache(maxsize=1)
+def _persian_particles() -> tuple[str, ...]:
+    """``PERSIAN_PARTICLES`` normalised and folded like the text."""
+    return tuple(dict.fromkeys(match_form(normalize(w, "fa"), True).lower() for w in PERSIAN_PARTICLES))
 
 
 def _subtokens(tokenizer, word: str) -> list[str]:

@@ -149,11 +149,14 @@ def words_between(target: Any, modifier: Any) -> int:
                if not (_in_finding(t) or t.lower_ in w["glue"] or t.is_punct or t.lower_ in w["fill"]))
 
 
-def clause_breaks(toks: list[Any], language: str, complementizers: frozenset[str] | None = None) -> list[Any]:
+def clause_breaks(toks: list[Any], language: str, complementizers: frozenset[str] | None = None,
+                  fronted: bool = True) -> list[Any]:
     """Tokens of ``toks`` (a gap) that open a new clause: a subject pronoun (or "that's" / "this is", or
     a Persian clause-opening adverb such as الان) after at least one word of the gap, unless it follows a
     complementizer ("that", "if", "say", ...), repeats the word before it ("i i i had") or is a filler
-    ("you know", "i mean")."""
+    ("you know", "i mean"). With ``fronted`` (the default), a pronoun after only punctuation is no break
+    either (the cue is a fronted adverbial: "In the past, I had"); a negation is not ("Almost nothing,
+    she refuses food": the negation is the answer's own)."""
     w = _words(language)
     comp = w["comp"] if complementizers is None else complementizers
     out = []
@@ -165,7 +168,7 @@ def clause_breaks(toks: list[Any], language: str, complementizers: frozenset[str
             continue
         if i + 1 < len(toks) and (low, toks[i + 1].lower_) in _FILLER_PHRASES:
             continue
-        if all(x.is_punct for x in toks[:i]):  # a fronted adverbial: "In the past, I had ..."
+        if fronted and all(x.is_punct for x in toks[:i]):  # a fronted adverbial: "In the past, I had ..."
             continue
         out.append(t)
     return out
@@ -233,11 +236,11 @@ class Reach:
         w = self.w
         if self.budget is not None and words_between(target, modifier) > self.budget:
             return False
-        breaks = clause_breaks(toks, self.language, self.comp)
+        neg = self.category == "NEGATED_EXISTENCE"
+        breaks = clause_breaks(toks, self.language, self.comp, fronted=not (neg and forward))
         allowed = 1 if (self.subordinate and forward) else 0
         if len(breaks) > allowed and not (not forward and _anaphor_after(doc, breaks[0], modifier, w)):
             return False
-        neg = self.category == "NEGATED_EXISTENCE"
         particle = neg and forward and len(modifier) == 1 and modifier[0].lower_ in w["part"]
         if particle and sentence_initial(doc, modifier.start, w["fill"]) \
                 and not self._particle_negates(doc, modifier, target, toks):

@@ -10,7 +10,10 @@ Turns
   ``همراه بیمار:``) starts a turn. The text counts as a dialogue when some tag is bracketed, names a known
   role, or is an anonymous diarization label (``SPEAKER_00``, ``Speaker 2``, ``spk0``); then a
   "Label:" of no known role counts as a speaker only when it recurs on two lines or more (a one-off
-  "Pain: 7/10" is content), and an untagged line continues the previous turn. Without tags every line
+  "Pain: 7/10" is content), and an untagged line continues the previous turn. A text without such tags
+  whose lines open with a bare role word ("nurse hello its ...", "patient no thats fine": speech
+  recognition output without colons) is a tagged dialogue too, when at least half of its lines open so
+  and with two roles or more (a note's lines that all begin "Patient ..." are not). Without tags every line
   is its own turn with an unknown speaker. Anonymous speakers get a role from how they talk
   (``speakers.infer_roles``).
 
@@ -170,11 +173,28 @@ def _speaker_tags(text: str, lines: list[tuple[int, int]], items: list[list]) ->
     # "Label:" lines are speakers only when some label is a known role or an anonymous speaker; otherwise
     # they are more likely headings or review-of-systems items ("Fever: no").
     tagged = bracketed or any(known)
+    if not tagged:
+        bare = [None if items[i] else _bare_tag(text[s:e]) for i, (s, e) in enumerate(lines)]
+        said = sum(1 for s, e in lines if text[s:e].strip())
+        if len({speaker_role(b[0]) for b in bare if b}) >= 2 and 2 * sum(1 for b in bare if b) >= said:
+            return bare, True
     if tagged:
         counts = Counter(t[0].lower() for t in tags if t)
         tags = [t if (not t or k or is_bracket_tag(text[s:e]) or counts[t[0].lower()] >= 2) else None
                 for t, k, (s, e) in zip(tags, known, lines)]
     return tags, tagged
+
+
+_BARE_TAG = re.compile(r"[ \t]*([^\W\d_]+)[ \t]+(?=\S)")
+
+
+def _bare_tag(line: str) -> tuple[str, int] | None:
+    """(label, length of the tag prefix) when ``line`` opens with a single role word and more words
+    ("patient no thats fine"), else None."""
+    m = _BARE_TAG.match(line)
+    if m is None or speaker_role(m.group(1)) == "unknown":
+        return None
+    return m.group(1), m.end()
 
 
 def segment_dialogue(text: str) -> Structure:
