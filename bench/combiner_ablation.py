@@ -10,7 +10,8 @@ held-out part in every text against the rules (``populations.measure``: interval
 
     python bench/combiner_ablation.py RUN_DIR DATA.jsonl REWRITES_DIR [VARIANT ...] > ablation.md
 
-RUN_DIR is the populations ``--out`` folder (hybrid traces of smollm2-135m-instruct); writes
+RUN_DIR is the populations ``--out`` folder (hybrid traces of one model: its only folder under
+``runs/``, or the one named by the environment variable ABLATION_MODEL); writes
 RUN_DIR/ablation.json and prints one markdown row per (part, text, configuration). Used for
 docs/accuracy.md (issue #14).
 """
@@ -36,7 +37,13 @@ def load(path):
         recs[r["id"]] = r
     return recs
 
-model_dir = out / "runs" / "smollm2-135m-instruct"
+import os
+
+_models = sorted(p.name for p in (out / "runs").iterdir() if p.is_dir())
+_model = os.environ.get("ABLATION_MODEL") or (_models[0] if len(_models) == 1 else None)
+if _model is None:
+    sys.exit(f"{out / 'runs'} holds {_models}: name one with ABLATION_MODEL")
+model_dir = out / "runs" / _model
 rules = {v: load(out / "rules" / f"{v}.jsonl") for v in [CLEAN, *variants]}
 conf = {v: load(model_dir / f"{v}.jsonl") for v in [CLEAN, *variants]}
 

@@ -210,14 +210,9 @@ def populations_command(data, task, strategy, extractor, models_dir, translate_p
     import shlex
     import sys
 
-    from click.core import ParameterSource
-
     from ..combine import Combiner, save_combiner
     from ..evaluate.population_run import populations
 
-    ctx = click.get_current_context()
-    if ctx.get_parameter_source("strategy") == ParameterSource.DEFAULT:
-        strategy = "hybrid"  # the settings' default is the rules, which are the reference here
     if combiner is not None:
         raise click.UsageError("populations fits a combiner per fold on the other parts; --combiner is for "
                                "'appliance evaluate' and the daemon (use --combiner-out to keep the fitted one)")
@@ -242,5 +237,17 @@ def populations_command(data, task, strategy, extractor, models_dir, translate_p
         click.echo(f"wrote {combiner_out}")
     click.echo(f"wrote {out / 'populations.json'}, {out / 'populations.md'}")
 
+
+def _populations_defaults(command: click.Command) -> None:
+    """The shared options as ``populations`` takes them: --strategy defaults to (and shows) 'hybrid',
+    because the settings' default, the rules, is the reference here; --combiner, refused here, is hidden."""
+    for p in command.params:
+        if p.name == "strategy":
+            p.default = "hybrid"
+        elif p.name == "combiner":
+            p.hidden = True
+
+
+_populations_defaults(populations_command)
 
 commands = [evaluate]

@@ -168,7 +168,7 @@ def test_a_noise_model_gets_no_real_vote(tmp_path):
 def test_cli_judges_hybrid_by_default_and_refuses_a_fixed_combiner(tmp_path, tiny_bundle):
     """The settings' default strategy is the rules, the reference of this command: without --strategy it
     judges hybrid (a real run on the tiny bundle); --combiner would be ignored by the per-fold fit, so it
-    is refused."""
+    is refused; its help shows hybrid as the default and hides --combiner."""
     from click.testing import CliRunner
 
     from appliance.cli import main
@@ -183,3 +183,6 @@ def test_cli_judges_hybrid_by_default_and_refuses_a_fixed_combiner(tmp_path, tin
     assert report["configuration"]["settings"]["strategy"] == "hybrid"
     r = CliRunner().invoke(main, [*common, "--combiner", "rules-only", "--out", str(tmp_path / "out2")])
     assert r.exit_code == 2 and "--combiner" in r.output
+    helptext = CliRunner().invoke(main, ["evaluate", "populations", "--help"]).output
+    assert "[default: hybrid]" in helptext and "--combiner TEXT" not in helptext  # what it does, shown
+    assert "[default: rules]" in CliRunner().invoke(main, ["evaluate", "--help"]).output  # evaluate's own
