@@ -107,6 +107,9 @@ class FineTuneInfo(_Strict):
     document_ids_sha256: str
     examples: int
     synthetic: str | None = Field(default=None, description="Synthetic training data, if any: file and sha256.")
+    excluded: dict[str, list[str]] = Field(
+        default_factory=dict, description="Documents left out by field value, e.g. {'source_subset': ['aci']}: "
+        "a fold model for 'appliance evaluate populations --fold-model'.")
     hyperparameters: dict[str, str | int | float | bool | list[str]] = Field(default_factory=dict)
 
 

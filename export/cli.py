@@ -192,16 +192,26 @@ _register_optional()
               help="Adapt only the top N decoder layers (faster on CPU); default all.")
 @click.option("--holdout", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True,
               help="Share of the training documents held out (not trained on) to validate after each epoch.")
+@click.option("--exclude", "exclude", multiple=True, metavar="FIELD=VALUE",
+              help="Leave out the documents whose FIELD is VALUE (e.g. source_subset=aci: the fold model for "
+              "'appliance evaluate populations --fold-model aci=OUT'); repeatable.")
 @click.option("--force", is_flag=True, help="Replace OUT if it exists.")
 def finetune(data, task, base, out, split, epochs, lora_r, lr, batch_size, max_examples, seed, threads, precision,
-             name, keep_hf, lora_layers, holdout, force) -> None:
+             name, keep_hf, lora_layers, holdout, exclude, force) -> None:
     """LoRA-fine-tune an extractor for the 'evidence' strategy on labelled documents; export it to OUT."""
     from .finetune import finetune as run_finetune
+
+    excluded: dict[str, list[str]] = {}
+    for item in exclude:
+        field, sep, value = item.partition("=")
+        if not sep or not field or not value:
+            raise click.BadParameter(f"'{item}': expected FIELD=VALUE", param_hint="--exclude")
+        excluded.setdefault(field, []).append(value)
 
     result = run_finetune(data, task, base, out, split=split, epochs=epochs, lora_r=lora_r, lr=lr,
                           batch_size=batch_size, max_examples=max_examples, seed=seed, threads=threads,
                           precision=precision, name=name, keep_hf=keep_hf, lora_layers=lora_layers,
-                          holdout=holdout, force=force, log=click.echo)
+                          holdout=holdout, exclude=excluded, force=force, log=click.echo)
     _summary(out, result.manifest)
     click.echo(f"report   {result.report_path}")
 

@@ -32,7 +32,7 @@ import math
 import random
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -696,6 +696,31 @@ class FinetuneResult:
     report_path: Path
 
 
+def exclude_documents(docs: list[Any], data_path: Path, exclude: Mapping[str, Sequence[str]], *,
+                      log: Callable[[str], None] = print) -> list[Any]:
+    """``docs`` without those whose field ``f`` (read from the raw lines of ``data_path``) is one of
+    ``exclude[f]``: a fold model trained without a population part. Raises ExportError when a document
+    lacks the field or a value matches no document of the file."""
+    from appliance.errors import InputError
+    from appliance.evaluate.populations import part_map
+
+    drop: set[str] = set()
+    for field, values in exclude.items():
+        try:
+            parts = part_map(data_path, field)
+        except InputError as e:
+            raise ExportError(f"--exclude {field}=...: {e}") from None
+        unknown = sorted(set(values) - set(parts.values()))
+        if unknown:
+            raise ExportError(f"--exclude {field}={','.join(unknown)}: no document has that value "
+                              f"(values: {', '.join(sorted(set(parts.values())))})")
+        drop |= {i for i, v in parts.items() if v in values}
+    kept = [d for d in docs if d.id not in drop]
+    log(f"left out {len(docs) - len(kept)} documents by --exclude "
+        + "; ".join(f"{f}={','.join(v)}" for f, v in exclude.items()))
+    return kept
+
+
 def finetune(
     data_path: Path,
     task_name: str,
@@ -719,10 +744,16 @@ def finetune(
     min_top1: float | None = None,
     holdout: float = 0.0,
     lora_layers: int | None = None,
+    exclude: Mapping[str, Sequence[str]] | None = None,
     show_progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> FinetuneResult:
-    """Build the examples, train, merge, export to ``out`` and check the runtime's prompts; see the module doc."""
+    """Build the examples, train, merge, export to ``out`` and check the runtime's prompts; see the module doc.
+
+    ``exclude``: document field -> values whose documents are left out of training (e.g.
+    ``{"source_subset": ["aci"]}`` for the fold model of ``appliance evaluate populations --fold-model
+    aci=OUT``); recorded in the manifest's ``finetune.excluded``. Raises ExportError when a document lacks
+    the field or a value names no document (a typo would otherwise train on everything)."""
     from transformers import AutoTokenizer
 
     from appliance.evaluate.data import file_sha256, load_labelled, select
@@ -742,8 +773,11 @@ def finetune(
     task = load_task(task_name)
     data_path = Path(data_path)
     docs = select(load_labelled(data_path), split)  # type: ignore[arg-type]
+    excluded = {f: sorted(set(v)) for f, v in (exclude or {}).items() if v}
+    if excluded:
+        docs = exclude_documents(docs, data_path, excluded, log=log)
     if not docs:
-        raise ExportError(f"no documents in split '{split}' of {data_path}")
+        raise ExportError(f"no documents in split '{split}' of {data_path}" + (" after --exclude" if excluded else ""))
     base_source_sha: str | None = None
     if str(base) == "default":
         from .default import GGUF_SHA256, SOURCE_ID
@@ -813,7 +847,7 @@ def finetune(
         task=task.name, task_sha256=task.content_hash, strategy="evidence", prompt_sha256=trained_prompt,
         rules_sha256=data.rules_hash, data_file=data_path.name, data_sha256=data_sha, split=split,
         split_rule=SPLIT_RULE, documents=len(docs_trained), document_ids_sha256=doc_ids_sha,
-        examples=len(data.examples), synthetic=None, hyperparameters=hyper,
+        examples=len(data.examples), synthetic=None, hyperparameters=hyper, excluded=excluded,
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(keep_hf) if keep_hf is not None else out.parent / f".{out.name}.finetune-hf"
@@ -827,7 +861,8 @@ def finetune(
             f"{base_id} for the 'evidence' strategy of task '{task.name}' (answer-token loss, per-feature "
             f"class-balanced), merged and exported. Trained on split '{split}' ({len(docs_trained)} documents, "
             f"{len(data.examples)} yes/no examples) of {data_path.name} (sha256 {data_sha[:16]}...); split rule "
-            f"{SPLIT_RULE}. No synthetic data."
+            f"{SPLIT_RULE}."
+            + "".join(f" Without {f} {', '.join(v)}." for f, v in excluded.items()) + " No synthetic data."
         )
         manifest = export_bundle(
             work, out, name=bundle_name, role="extractor", precision=precision, provider="cpu",
@@ -855,7 +890,7 @@ def finetune(
         "manifest_finetune": info.model_dump(),
         "data": {"path": str(data_path), "sha256": data_sha, "split": split, "split_rule": SPLIT_RULE,
                  "documents": len(docs_trained), "held_out_documents": len(held), "held_out_examples": len(val),
-                 "document_ids_sha256": doc_ids_sha,
+                 "document_ids_sha256": doc_ids_sha, "excluded": excluded,
                  "examples": len(data.examples), "examples_before_max": all_examples,
                  "positives": n_pos, "skipped_no_excerpt": data.skipped_no_excerpt,
                  "skipped_unlabelled": data.skipped_unlabelled, "per_feature": per_feature,

@@ -52,14 +52,18 @@ def _write_labelled(path: Path) -> list[dict]:
 
     keys = load_task("symptoms13").keys
     rows = []
-    for doc_id, (text, labels) in zip(_dev_ids(len(SYNTHETIC)), SYNTHETIC):
-        rows.append({"id": doc_id, "language": "en", "text": text,
+    ids = _dev_ids(len(SYNTHETIC) + 1)
+    for doc_id, (text, labels) in zip(ids, SYNTHETIC):
+        rows.append({"id": doc_id, "language": "en", "text": text, "source_subset": "calls",
                      "labels": {k: bool(labels.get(k, False)) for k in keys}})
+    # A 'dev' document of another part, left out by exclude={"source_subset": ["dictations"]}.
+    rows.append({"id": ids[-1], "language": "en", "text": SYNTHETIC[1][0], "source_subset": "dictations",
+                 "labels": {k: k in SYNTHETIC[1][1] and SYNTHETIC[1][1][k] for k in keys}})
     # A 'test'-split document that must never be trained on.
     i = 0
     while split_of(f"held-out-{i}") != "test":
         i += 1
-    rows.append({"id": f"held-out-{i}", "language": "en", "text": SYNTHETIC[0][0],
+    rows.append({"id": f"held-out-{i}", "language": "en", "text": SYNTHETIC[0][0], "source_subset": "calls",
                  "labels": {k: k == "pain" for k in keys}})
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return rows
@@ -83,10 +87,12 @@ def test_finetune_tiny_end_to_end(arch, tiny_checkpoints, tmp_path, monkeypatch)
     extra = {"holdout": HOLDOUT, "lora_layers": 1} if arch == "qwen2" else {}
     logs: list[str] = []
     result = finetune(data, "symptoms13", tiny_checkpoints[arch], out, epochs=2, lora_r=4, batch_size=4,
-                      precision="int4", min_top1=0.0, seed=1, show_progress=False, log=logs.append, **extra)
+                      precision="int4", min_top1=0.0, seed=1, show_progress=False, log=logs.append,
+                      exclude={"source_subset": ["dictations"]}, **extra)
 
     rep = result.report
-    trained = 2 if extra else 3  # the test-split row is never used; the held-out one is not trained on
+    # The test-split row is never used, the held-out one is not trained on, the excluded part is left out.
+    trained = 2 if extra else 3
     assert rep["data"]["split"] == "dev" and rep["data"]["documents"] == trained
     if extra:
         train = rep["training"]
@@ -111,6 +117,8 @@ def test_finetune_tiny_end_to_end(arch, tiny_checkpoints, tmp_path, monkeypatch)
     assert ft.data_file == "labelled.jsonl" and ft.base.startswith("tiny") and len(ft.base_sha256) == 64
     assert ft.hyperparameters["lora_r"] == 4 and ft.hyperparameters["epochs"] == 2
     assert ft.examples == rep["data"]["examples"] and ft.rules_sha256 == rep["rules_hash"]
+    assert ft.excluded == rep["data"]["excluded"] == {"source_subset": ["dictations"]}
+    assert "Without source_subset dictations." in (result.manifest.notes or "")
     assert result.manifest.fidelity is not None  # exported through the builder with the fidelity gate
 
     # The daemon's pipeline loads the bundle and asks it one question per feature with an excerpt.
@@ -163,3 +171,35 @@ def test_examples_follow_the_runtime(tiny_checkpoints):
             assert pos == pytest.approx(neg, rel=1e-6)
     small = subsample(data.examples, 3, seed=0)
     assert len(small) == 3 and len({(e.feature, e.label) for e in small}) == 3
+
+
+def test_exclude_leaves_out_a_part_and_refuses_unknown_values(tmp_path):
+    """``exclude`` (``--exclude FIELD=VALUE``) drops the documents of that part; a value no document has, or
+    a field a document lacks, is refused before any model is loaded (a typo would train on everything)."""
+    from appliance.evaluate.data import load_labelled
+    from export import ExportError
+    from export.finetune import exclude_documents, finetune
+
+    data = tmp_path / "labelled.jsonl"
+    rows = _write_labelled(data)
+    docs = load_labelled(data)
+    kept = exclude_documents(docs, data, {"source_subset": ["dictations"]}, log=lambda m: None)
+    assert [d.id for d in kept] == [r["id"] for r in rows if r["source_subset"] != "dictations"]
+    with pytest.raises(ExportError, match="no document has that value"):
+        finetune(data, "symptoms13", tmp_path / "no-model", tmp_path / "out", exclude={"source_subset": ["aci"]})
+    with pytest.raises(ExportError, match="no 'speaker_count'"):
+        finetune(data, "symptoms13", tmp_path / "no-model", tmp_path / "out", exclude={"speaker_count": ["2"]})
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_exclude_takes_field_equals_value(tmp_path):
+    """``appliance-export finetune --exclude`` wants FIELD=VALUE; a bare value is a usage error (exit 2)."""
+    from click.testing import CliRunner
+
+    from export.cli import main
+
+    data = tmp_path / "labelled.jsonl"
+    _write_labelled(data)
+    r = CliRunner().invoke(main, ["finetune", "--data", str(data), "--task", "symptoms13", "--base", str(tmp_path),
+                                  "--out", str(tmp_path / "out"), "--exclude", "aci"])
+    assert r.exit_code == 2 and "FIELD=VALUE" in r.output
