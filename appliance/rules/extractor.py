@@ -28,7 +28,7 @@ from .matcher import rules_language
 if TYPE_CHECKING:
     from ..tasks import Task
 
-RULES_VERSION = "6"
+RULES_VERSION = "7"
 
 
 def prepare_for_rules(text: str, language: str | None = "en") -> PreparedText:
