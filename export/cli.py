@@ -194,7 +194,8 @@ _register_optional()
               help="Share of the training documents held out (not trained on) to validate after each epoch.")
 @click.option("--exclude", "exclude", multiple=True, metavar="FIELD=VALUE",
               help="Leave out the documents whose FIELD is VALUE (e.g. source_subset=aci: the fold model for "
-              "'appliance evaluate populations --fold-model aci=OUT'); repeatable.")
+              "'appliance evaluate populations --fold-model aci=OUT'); VALUE may list several, comma-separated; "
+              "repeatable.")
 @click.option("--force", is_flag=True, help="Replace OUT if it exists.")
 def finetune(data, task, base, out, split, epochs, lora_r, lr, batch_size, max_examples, seed, threads, precision,
              name, keep_hf, lora_layers, holdout, exclude, force) -> None:
@@ -206,7 +207,7 @@ def finetune(data, task, base, out, split, epochs, lora_r, lr, batch_size, max_e
         field, sep, value = item.partition("=")
         if not sep or not field or not value:
             raise click.BadParameter(f"'{item}': expected FIELD=VALUE", param_hint="--exclude")
-        excluded.setdefault(field, []).append(value)
+        excluded.setdefault(field.strip(), []).extend(v.strip() for v in value.split(",") if v.strip())
 
     result = run_finetune(data, task, base, out, split=split, epochs=epochs, lora_r=lora_r, lr=lr,
                           batch_size=batch_size, max_examples=max_examples, seed=seed, threads=threads,

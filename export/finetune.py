@@ -701,23 +701,25 @@ def exclude_documents(docs: list[Any], data_path: Path, exclude: Mapping[str, Se
     """``docs`` without those whose field ``f`` (read from the raw lines of ``data_path``) is one of
     ``exclude[f]``: a fold model trained without a population part. Raises ExportError when a document
     lacks the field or a value matches no document of the file."""
-    from appliance.errors import InputError
-    from appliance.evaluate.populations import part_map
-
     drop: set[str] = set()
     for field, values in exclude.items():
-        try:
-            parts = part_map(data_path, field)
-        except InputError as e:
-            raise ExportError(f"--exclude {field}=...: {e}") from None
-        unknown = sorted(set(values) - set(parts.values()))
+        seen: dict[str, str] = {}
+        for lineno, line in enumerate(Path(data_path).read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            raw = json.loads(line)
+            if raw.get(field) in (None, ""):
+                raise ExportError(f"--exclude {field}=...: document on line {lineno} of {Path(data_path).name} has "
+                                  f"no '{field}' (every document needs the field to be excluded by it)")
+            seen[str(raw["id"])] = str(raw[field])
+        unknown = sorted(set(values) - set(seen.values()))
         if unknown:
             raise ExportError(f"--exclude {field}={','.join(unknown)}: no document has that value "
-                              f"(values: {', '.join(sorted(set(parts.values())))})")
-        drop |= {i for i, v in parts.items() if v in values}
+                              f"(values: {', '.join(sorted(set(seen.values())))})")
+        drop |= {i for i, v in seen.items() if v in values}
     kept = [d for d in docs if d.id not in drop]
-    log(f"left out {len(docs) - len(kept)} documents by --exclude "
-        + "; ".join(f"{f}={','.join(v)}" for f, v in exclude.items()))
+    log(f"left out {len(docs) - len(kept)} of the {len(docs)} documents to train on by --exclude "
+        + " ".join(f"{f}={','.join(v)}" for f, v in exclude.items()))
     return kept
 
 
@@ -754,8 +756,6 @@ def finetune(
     ``{"source_subset": ["aci"]}`` for the fold model of ``appliance evaluate populations --fold-model
     aci=OUT``); recorded in the manifest's ``finetune.excluded``. Raises ExportError when a document lacks
     the field or a value names no document (a typo would otherwise train on everything)."""
-    from transformers import AutoTokenizer
-
     from appliance.evaluate.data import file_sha256, load_labelled, select
     from appliance.evaluate.split import SPLIT_RULE
     from appliance.tasks import load_task
@@ -778,6 +778,8 @@ def finetune(
         docs = exclude_documents(docs, data_path, excluded, log=log)
     if not docs:
         raise ExportError(f"no documents in split '{split}' of {data_path}" + (" after --exclude" if excluded else ""))
+    from transformers import AutoTokenizer  # after the data checks: a refusal should not wait for torch
+
     base_source_sha: str | None = None
     if str(base) == "default":
         from .default import GGUF_SHA256, SOURCE_ID

@@ -193,7 +193,8 @@ def test_exclude_leaves_out_a_part_and_refuses_unknown_values(tmp_path):
 
 
 def test_cli_exclude_takes_field_equals_value(tmp_path):
-    """``appliance-export finetune --exclude`` wants FIELD=VALUE; a bare value is a usage error (exit 2)."""
+    """``appliance-export finetune --exclude`` wants FIELD=VALUE (a bare value is a usage error, exit 2);
+    VALUE may be a comma-separated list."""
     from click.testing import CliRunner
 
     from export.cli import main
@@ -203,3 +204,7 @@ def test_cli_exclude_takes_field_equals_value(tmp_path):
     r = CliRunner().invoke(main, ["finetune", "--data", str(data), "--task", "symptoms13", "--base", str(tmp_path),
                                   "--out", str(tmp_path / "out"), "--exclude", "aci"])
     assert r.exit_code == 2 and "FIELD=VALUE" in r.output
+    # VALUE may list several parts; leaving out every one is refused before any model is loaded.
+    r = CliRunner().invoke(main, ["finetune", "--data", str(data), "--task", "symptoms13", "--base", str(tmp_path),
+                                  "--out", str(tmp_path / "out"), "--exclude", "source_subset=calls, dictations"])
+    assert r.exit_code != 0 and "after --exclude" in r.output, r.output
