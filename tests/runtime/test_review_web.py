@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from urllib.parse import urlsplit
 
 import pytest
@@ -116,7 +117,9 @@ def test_review_command_serves_until_interrupted(box, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO), "TMPDIR": str(tmp_path / "tmp")}
     (tmp_path / "tmp").mkdir()
     folder = tmp_path / "rev"
-    args = [sys.executable, "-c", "from appliance.cli import main; main()", "review", "--identity",
+    child = ("import faulthandler, signal; faulthandler.register(signal.SIGUSR1, all_threads=True); "
+             "from appliance.cli import main; main()")
+    args = [sys.executable, "-c", child, "review", "--identity",
             str(box.identity), "--results", str(box.results), "--inputs", str(box.archive), "--folder", str(folder),
             "--reviewer", "ann"]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -139,7 +142,14 @@ def test_review_command_serves_until_interrupted(box, tmp_path):
         resp, _ = _request(port, "GET", url.split(str(port), 1)[1])
         assert resp.status == 302
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        try:
+            out, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:  # seen once under load: say where it hangs (faulthandler, below)
+            proc.send_signal(signal.SIGUSR1)
+            time.sleep(2)
+            proc.kill()
+            out, err = proc.communicate()
+            pytest.fail(f"the review server did not stop within 60 s of Ctrl-C; its threads:\n{err[-6000:]}")
         assert proc.returncode == 0, err[-1000:]
         assert "stopped; labels in" in err
     finally:
