@@ -4,6 +4,8 @@ one-time token (see ``appliance.review.web``)."""
 from __future__ import annotations
 
 import secrets
+import signal
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,16 +26,34 @@ class ReviewServer:
     server: Any
 
     def run(self) -> None:
-        """Serve requests until closed."""
+        """Serve requests until closed, or, in the main thread, until SIGINT (Ctrl-C) or SIGTERM: both
+        stop it the same way whatever the process inherited (started with SIGINT ignored, as a background
+        job or from a parent that ignores it, Ctrl-C would otherwise do nothing)."""
+        previous = _stop_on_signals()
         try:
             self.server.run()
         except OSError:  # the listening socket was closed by close() from another thread
             pass
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     def close(self) -> None:
         """Stop accepting requests and stop the worker threads."""
         self.server.close()
         self.server.task_dispatcher.shutdown(timeout=5)
+
+
+def _stop_on_signals() -> dict[int, object]:
+    """In the main thread: SIGINT and SIGTERM raise KeyboardInterrupt (waitress's loop stops on it).
+    Returns the previous handlers to restore; elsewhere nothing (signals reach only the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    return {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
 
 
 def make_server(station: ReviewStation, *, port: int = 0, threads: int = 4) -> ReviewServer:

@@ -162,6 +162,31 @@ def test_review_command_serves_until_interrupted(box, tmp_path):
     assert {p.name for p in folder.iterdir()} <= {"review.json", "labels.log", "labelled.jsonl", ".lock"}
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_review_command_stops_on_a_signal_even_with_sigint_ignored(box, tmp_path, sig):
+    """Started with SIGINT ignored (a background job, or a parent that ignores it), the review server still
+    stops cleanly on SIGINT, and on SIGTERM (kill, systemd): the workspace is unlocked and it says so."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    args = [sys.executable, "-c", "from appliance.cli import main; main()", "review", "--identity",
+            str(box.identity), "--results", str(box.results), "--inputs", str(box.archive),
+            "--folder", str(tmp_path / "rev"), "--reviewer", "ann"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        for _ in range(10):
+            if re.search(r"http://127\.0\.0\.1:\d+/login", proc.stdout.readline()):
+                break
+        else:
+            pytest.fail("no address printed")
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0 and "stopped; labels in" in err, err[-1000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def test_translated_result_highlights_in_the_translation(box, tmp_path):
     """A result read from a machine translation: its quotes are placed in the translation panel."""
     import copy
