@@ -701,17 +701,15 @@ def exclude_documents(docs: list[Any], data_path: Path, exclude: Mapping[str, Se
     """``docs`` without those whose field ``f`` (read from the raw lines of ``data_path``) is one of
     ``exclude[f]``: a fold model trained without a population part. Raises ExportError when a document
     lacks the field or a value matches no document of the file."""
+    from appliance.errors import InputError
+    from appliance.evaluate.populations import part_map
+
     drop: set[str] = set()
     for field, values in exclude.items():
-        seen: dict[str, str] = {}
-        for lineno, line in enumerate(Path(data_path).read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            raw = json.loads(line)
-            if raw.get(field) in (None, ""):
-                raise ExportError(f"--exclude {field}=...: document on line {lineno} of {Path(data_path).name} has "
-                                  f"no '{field}' (every document needs the field to be excluded by it)")
-            seen[str(raw["id"])] = str(raw[field])
+        try:
+            seen = part_map(Path(data_path), field)
+        except InputError as e:
+            raise ExportError(f"--exclude {field}=...: {e}") from None
         unknown = sorted(set(values) - set(seen.values()))
         if unknown:
             raise ExportError(f"--exclude {field}={','.join(unknown)}: no document has that value "

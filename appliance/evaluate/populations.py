@@ -48,7 +48,8 @@ def part_map(path: Path, field: str) -> dict[str, str]:
             continue
         raw = json.loads(line)
         if raw.get(field) in (None, ""):
-            raise InputError("no_field", f"{path}:{lineno}: no '{field}' to split the populations by")
+            raise InputError("no_field", f"{path}:{lineno}: no '{field}' (every document needs it to be told apart "
+                                         "by it)")
         out[str(raw["id"])] = str(raw[field])
     return out
 
